@@ -1,0 +1,111 @@
+//! Our encoder on OpenAI's rank files gives exactly tiktoken-rs's ids.
+
+mod common;
+
+use ch01_bpe::tiktoken::{CL100K_BASE, ENCODINGS, builtin, parse_rank_file};
+use ch01_bpe::{AllowedSpecial, Error, Tokenizer};
+use proptest::prelude::*;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tiktoken_rs::CoreBPE;
+
+fn pairs() -> Vec<(Arc<Tokenizer>, &'static CoreBPE)> {
+    vec![
+        (builtin("cl100k_base").unwrap(), tiktoken_rs::cl100k_base_singleton()),
+        (builtin("o200k_base").unwrap(), tiktoken_rs::o200k_base_singleton()),
+        (builtin("r50k_base").unwrap(), tiktoken_rs::r50k_base_singleton()),
+    ]
+}
+
+#[test]
+fn ids_match_tiktoken_rs_on_every_corpus() {
+    for (ours, reference) in pairs() {
+        for (name, text) in common::corpora() {
+            assert_eq!(
+                ours.encode_ordinary(&text),
+                reference.encode_ordinary(&text),
+                "{name} with {}",
+                ours.name()
+            );
+            assert_eq!(ours.count(&text), ours.encode_ordinary(&text).len());
+        }
+    }
+}
+
+#[test]
+fn vocabularies_have_tiktoken_sizes() {
+    assert_eq!(builtin("cl100k_base").unwrap().vocab_size(), 100_277);
+    assert_eq!(builtin("o200k_base").unwrap().vocab_size(), 200_019);
+    assert_eq!(builtin("r50k_base").unwrap().vocab_size(), 50_257);
+}
+
+#[test]
+fn special_tokens_match_tiktoken_rs() {
+    let text = "hi<|endoftext|>there<|fim_prefix|>x<|endofprompt|> <|endoftext|>";
+    for (ours, reference) in pairs() {
+        assert_eq!(
+            ours.encode_with_special_tokens(text),
+            reference.encode_with_special_tokens(text),
+            "{}",
+            ours.name()
+        );
+        let allowed = ["<|endoftext|>"];
+        let ok = "a<|endoftext|>b";
+        assert_eq!(
+            ours.encode(ok, &AllowedSpecial::Some(vec![allowed[0].into()])).unwrap(),
+            reference.encode(ok, &allowed.into_iter().collect::<HashSet<_>>()).unwrap().0,
+        );
+    }
+}
+
+#[test]
+fn a_disallowed_special_token_is_an_error() {
+    let tok = builtin("cl100k_base").unwrap();
+    let err = tok.encode("ok <|endoftext|>", &AllowedSpecial::None).unwrap_err();
+    assert!(matches!(err, Error::DisallowedSpecial { offset: 3, .. }), "{err}");
+    let only_eot = AllowedSpecial::Some(vec!["<|endoftext|>".into()]);
+    assert!(tok.encode("<|endoftext|><|fim_prefix|>", &only_eot).is_err());
+    // As ordinary text the same string is several ordinary tokens.
+    assert!(tok.encode_ordinary("<|endoftext|>").len() > 1);
+}
+
+#[test]
+fn the_heap_and_the_scan_merge_alike() {
+    let tok = builtin("cl100k_base").unwrap();
+    let reference = tiktoken_rs::cl100k_base_singleton();
+    for (_, text) in common::corpora() {
+        for piece in text.split_inclusive(['\n', '.']) {
+            let b = piece.as_bytes();
+            if b.len() > 1 && b.len() < 128 {
+                assert_eq!(tok.encode_piece_long(b), tok.encode_piece_short(b));
+            }
+        }
+    }
+    // A long piece (a whitespace run) goes through the heap.
+    let long = format!("x{}y", " ".repeat(3000));
+    assert_eq!(tok.encode_ordinary(&long), reference.encode_ordinary(&long));
+}
+
+#[test]
+fn rank_files_parse_and_refuse_corruption() {
+    let ranks = parse_rank_file("IQ== 0\nIg== 1\n", "t.tiktoken").unwrap();
+    assert_eq!(ranks, vec![(b"!".to_vec(), 0), (b"\"".to_vec(), 1)]);
+    let err = parse_rank_file("IQ== 0\n!!!! 1\n", "t.tiktoken").unwrap_err();
+    assert!(err.to_string().starts_with("t.tiktoken:2:"), "{err}");
+    let err = parse_rank_file("IQ== zero\n", "t.tiktoken").unwrap_err();
+    assert!(err.to_string().contains(":1:"), "{err}");
+    // Two bytes only: not every text can be encoded.
+    let err = CL100K_BASE.with_ranks(ranks).unwrap_err();
+    assert!(err.to_string().contains("byte 0x00 has no token"), "{err}");
+    assert_eq!(ENCODINGS.len(), 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #[test]
+    fn ids_match_tiktoken_rs_on_random_text(text in common::text_strategy()) {
+        for (ours, reference) in pairs() {
+            prop_assert_eq!(ours.encode_ordinary(&text), reference.encode_ordinary(&text), "{}", ours.name());
+        }
+    }
+}

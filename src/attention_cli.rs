@@ -1,0 +1,194 @@
+//! `llm-workbench attention …`: chapter 02 from the command line.
+
+use crate::cli::{JsonFlag, emit};
+use crate::table::Table;
+use burn::tensor::module::attention as burn_attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use ch02_attention::{AttentionDims, attention, attention_flops, saturation, tiled_attention};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Subcommand)]
+pub enum AttentionCommand {
+    /// Run every variant on the same random input: agreement with burn's fused op, time, GFLOP/s.
+    Compare(CompareArgs),
+    /// Why 1/√d_k: how peaked softmax rows get with and without scaling as d_k grows.
+    Saturation(SaturationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub out: JsonFlag,
+    /// Sequence length (queries = keys).
+    #[arg(long, default_value_t = 512)]
+    pub seq: usize,
+    #[arg(long, default_value_t = 8)]
+    pub heads: usize,
+    #[arg(long, default_value_t = 64)]
+    pub head_dim: usize,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Tile size of the tiled form.
+    #[arg(long, default_value_t = 128)]
+    pub tile: usize,
+    /// Bidirectional attention instead of causal.
+    #[arg(long)]
+    pub no_causal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaturationArgs {
+    #[command(flatten)]
+    pub out: JsonFlag,
+    /// Keys per row.
+    #[arg(long, default_value_t = 256)]
+    pub seq: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VariantResult {
+    pub variant: &'static str,
+    pub time_s: f64,
+    pub gflops: f64,
+    /// Largest |ours − burn fused| over the output.
+    pub max_abs_diff_vs_burn: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CompareOutput {
+    pub batch: usize,
+    pub heads: usize,
+    pub seq: usize,
+    pub head_dim: usize,
+    pub causal: bool,
+    pub flops: f64,
+    pub variants: Vec<VariantResult>,
+}
+
+impl std::fmt::Display for CompareOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "attention b={} h={} s={} d={} causal={} ({:.3} GFLOP)",
+            self.batch, self.heads, self.seq, self.head_dim, self.causal, self.flops / 1e9
+        )?;
+        let mut t = Table::new(["variant", "time", "GFLOP/s", "max |Δ| vs burn"]);
+        for v in &self.variants {
+            t.row([
+                v.variant.to_string(),
+                crate::report::format_seconds(v.time_s),
+                format!("{:.1}", v.gflops),
+                format!("{:.1e}", v.max_abs_diff_vs_burn),
+            ]);
+        }
+        write!(f, "{t}")
+    }
+}
+
+fn positive(name: &str, v: usize) -> anyhow::Result<()> {
+    if v == 0 {
+        crate::bail_input!("--{name} must be at least 1");
+    }
+    Ok(())
+}
+
+pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
+    for (name, v) in [("seq", args.seq), ("heads", args.heads), ("head-dim", args.head_dim), ("batch", args.batch), ("tile", args.tile)] {
+        positive(name, v)?;
+    }
+    let score_bytes = 4 * args.batch * args.heads * args.seq * args.seq;
+    if score_bytes > 4 << 30 {
+        crate::bail_input!("--seq {}: the step-by-step score matrix would need {} (limit 4 GiB)", args.seq, crate::table::bytes(score_bytes as f64));
+    }
+    let causal = !args.no_causal;
+    let device = Device::flex();
+    let shape = [args.batch, args.heads, args.seq, args.head_dim];
+    let n = Distribution::Normal(0.0, 1.0);
+    let [q, k, v] = [0, 1, 2].map(|_| Tensor::<4>::random(shape, n, &device));
+    let dims = AttentionDims { batch: args.batch, heads: args.heads, seq_q: args.seq, seq_k: args.seq, head_dim: args.head_dim, value_dim: args.head_dim };
+    let flops = attention_flops(dims, causal);
+
+    let timed = |f: &dyn Fn() -> Tensor<4>| {
+        let _ = f(); // warm-up
+        let t = Instant::now();
+        let out = f();
+        (out, t.elapsed().as_secs_f64())
+    };
+    let options = AttentionModuleOptions { is_causal: causal, ..Default::default() };
+    let (reference, burn_time) = timed(&|| burn_attention(q.clone(), k.clone(), v.clone(), None, None, options));
+    let mut variants = vec![VariantResult { variant: "burn_fused", time_s: burn_time, gflops: flops / burn_time / 1e9, max_abs_diff_vs_burn: 0.0 }];
+    let ours: [(&'static str, &dyn Fn() -> Tensor<4>); 2] = [
+        ("steps", &|| attention(q.clone(), k.clone(), v.clone(), causal, None).expect("shapes checked above")),
+        ("tiled", &|| tiled_attention(q.clone(), k.clone(), v.clone(), causal, None, args.tile).expect("shapes checked above")),
+    ];
+    for (variant, f) in ours {
+        let (out, time_s) = timed(f);
+        let diff = (out - reference.clone()).abs().max().into_scalar::<f32>() as f64;
+        variants.push(VariantResult { variant, time_s, gflops: flops / time_s / 1e9, max_abs_diff_vs_burn: diff });
+    }
+    Ok(CompareOutput { batch: args.batch, heads: args.heads, seq: args.seq, head_dim: args.head_dim, causal, flops, variants })
+}
+
+#[derive(Debug, Serialize)]
+pub struct SaturationRow {
+    pub head_dim: usize,
+    pub max_weight_unscaled: f64,
+    pub max_weight_scaled: f64,
+    pub entropy_unscaled: f64,
+    pub entropy_scaled: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SaturationOutput {
+    pub seq: usize,
+    pub rows: Vec<SaturationRow>,
+}
+
+impl std::fmt::Display for SaturationOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "softmax rows over {} random unit-variance keys (entropy as a fraction of uniform)", self.seq)?;
+        let mut t = Table::new(["d_k", "max weight, QKᵀ", "max weight, QKᵀ/√d", "entropy, QKᵀ", "entropy, QKᵀ/√d"]);
+        for r in &self.rows {
+            t.row([
+                r.head_dim.to_string(),
+                format!("{:.3}", r.max_weight_unscaled),
+                format!("{:.3}", r.max_weight_scaled),
+                format!("{:.3}", r.entropy_unscaled),
+                format!("{:.3}", r.entropy_scaled),
+            ]);
+        }
+        write!(f, "{t}")
+    }
+}
+
+pub fn saturation_table(seq: usize) -> anyhow::Result<SaturationOutput> {
+    if seq < 2 {
+        crate::bail_input!("--seq must be at least 2 (entropy is measured against ln(seq))");
+    }
+    let device = Device::flex();
+    device.seed(0);
+    let rows = [4usize, 16, 64, 256, 1024]
+        .into_iter()
+        .map(|d| {
+            let s = saturation::measure(d, seq, &device);
+            SaturationRow {
+                head_dim: d,
+                max_weight_unscaled: s.max_weight_unscaled,
+                max_weight_scaled: s.max_weight_scaled,
+                entropy_unscaled: s.entropy_unscaled,
+                entropy_scaled: s.entropy_scaled,
+            }
+        })
+        .collect();
+    Ok(SaturationOutput { seq, rows })
+}
+
+pub fn run(cmd: &AttentionCommand) -> anyhow::Result<()> {
+    match cmd {
+        AttentionCommand::Compare(args) => emit(&compare(args)?, args.out),
+        AttentionCommand::Saturation(args) => emit(&saturation_table(args.seq)?, args.out),
+    }
+}

@@ -1,0 +1,682 @@
+//! `llm-workbench budget …`: argument parsing and printing, at the edge of the pure budget.
+
+use super::arch::{self, Architecture};
+use super::calc::*;
+use super::hardware::{self, Hardware};
+use super::{Budget, Settings, measured, plan};
+use crate::bail_input;
+use crate::cli::{JsonFlag, emit};
+use crate::table::{Table, bytes, thousands};
+use clap::Args;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    #[command(flatten)]
+    pub out: JsonFlag,
+    /// Model: a catalog id (see --list), a Hugging Face config.json, or a .gguf file.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Hardware id (see --list), or `this-machine` (from `llm-workbench machine` records).
+    #[arg(long, default_value = "h100-sxm")]
+    pub hardware: String,
+    /// Longest request in tokens (vLLM --max-model-len), e.g. 8192 or 8k [default: 4k, or the
+    /// longest of --contexts / --context-percentiles].
+    #[arg(long, value_parser = parse_tokens, allow_hyphen_values = true)]
+    pub context: Option<u64>,
+    /// Weight storage: native (the checkpoint's), f32, bf16, fp8, int4, int4-g64, mxfp4.
+    #[arg(long, default_value = "native")]
+    pub weights: String,
+    /// KV cache dtype: auto (bf16; f32 on this-machine), bf16, fp8, f32.
+    #[arg(long, default_value = "auto")]
+    pub kv_dtype: String,
+    /// Fraction of GPU memory vLLM may use, in (0, 1].
+    #[arg(long, default_value_t = 0.9, allow_hyphen_values = true)]
+    pub gpu_memory_utilization: f64,
+    /// KV block size in tokens.
+    #[arg(long, default_value = "16", value_parser = parse_tokens, allow_hyphen_values = true)]
+    pub block_size: u64,
+    /// Tensor-parallel degree (GPUs per replica).
+    #[arg(long, default_value = "1", value_parser = parse_tokens, allow_hyphen_values = true)]
+    pub tp: u64,
+    /// Split the MoE experts across the GPUs whole (vLLM --enable-expert-parallel).
+    #[arg(long)]
+    pub expert_parallel: bool,
+    /// A context-length distribution as a list of request lengths, e.g. 1k,2k,2k,8k,32k.
+    #[arg(long, value_delimiter = ',', value_parser = parse_tokens, allow_hyphen_values = true)]
+    pub contexts: Vec<u64>,
+    /// A context-length distribution as percentiles, e.g. p50=2k,p90=8k,p99=32k.
+    #[arg(long)]
+    pub context_percentiles: Option<String>,
+    /// A tenant NAME:CONTEXT_CAP:SHARE, e.g. chat:8k:0.6 (repeat for more tenants).
+    #[arg(long = "tenant")]
+    pub tenants: Vec<String>,
+    /// Decode batch [default: the maximum concurrency, at most 256].
+    #[arg(long, value_parser = parse_tokens, allow_hyphen_values = true)]
+    pub batch: Option<u64>,
+    /// Prompt length for prefill time and the input price.
+    #[arg(long, default_value = "1000", value_parser = parse_tokens, allow_hyphen_values = true)]
+    pub prompt_tokens: u64,
+    /// Fraction of peak FLOP/s reached in prefill, in (0, 1].
+    #[arg(long, default_value_t = super::DEFAULT_EFFICIENCY.compute, allow_hyphen_values = true)]
+    pub compute_efficiency: f64,
+    /// Fraction of bandwidth reached in decode, in (0, 1].
+    #[arg(long, default_value_t = super::DEFAULT_EFFICIENCY.bandwidth, allow_hyphen_values = true)]
+    pub bandwidth_efficiency: f64,
+    /// Replace the stated activation/overhead allowance, GiB per GPU.
+    #[arg(long, allow_hyphen_values = true)]
+    pub overhead_gib: Option<f64>,
+    /// Replace the catalog's $/hour for one GPU.
+    #[arg(long, allow_hyphen_values = true)]
+    pub usd_per_hour: Option<f64>,
+    /// Sweep the context, e.g. context=1k..128k: KV bytes and max concurrency for several
+    /// models, printed and plotted.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Models for --sweep (comma-separated ids) [default: a GQA, MHA, sliding-window, MoE and
+    /// MLA selection].
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// On this-machine: scale the bandwidth efficiency by what chapter 04's records measured.
+    #[arg(long)]
+    pub calibrate: bool,
+    /// List the catalogs.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// A token count: digits with an optional `k` (×1024) or `m` (×1024²) suffix: 512, 8k, 128k.
+pub fn parse_tokens(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_lowercase().replace('_', "");
+    let (digits, mult) = match t.strip_suffix('k') {
+        Some(d) => (d.to_string(), 1024),
+        None => match t.strip_suffix('m') {
+            Some(d) => (d.to_string(), 1024 * 1024),
+            None => (t.clone(), 1),
+        },
+    };
+    match digits.parse::<u64>() {
+        Ok(v) if v > 0 => Ok(v * mult),
+        _ => Err(format!("`{s}` is not a positive size (e.g. 4096, 8k, 128k)")),
+    }
+}
+
+fn parse_weights(s: &str) -> anyhow::Result<Option<WeightScheme>> {
+    let dtype = match s {
+        "native" => return Ok(None),
+        "f32" | "fp32" => WeightDtype::F32,
+        "bf16" | "fp16" => WeightDtype::Bf16,
+        "fp8" => WeightDtype::Fp8,
+        "mxfp4" => WeightDtype::Mxfp4,
+        _ if s.starts_with("int4") => {
+            let group = match s.strip_prefix("int4-g") {
+                Some(g) => match g.parse::<u32>() {
+                    Ok(g) if g > 0 => g,
+                    _ => bail_input!("--weights {s}: group size must be a positive integer"),
+                },
+                None if s == "int4" => 128,
+                None => bail_input!("--weights {s}: write int4 or int4-g<group>"),
+            };
+            return Ok(Some(WeightScheme {
+                group_size: group,
+                ..WeightScheme::plain(WeightDtype::Int4)
+            }));
+        }
+        _ => bail_input!(
+            "--weights {s}: expected native, f32, bf16, fp8, int4, int4-g<group> or mxfp4"
+        ),
+    };
+    Ok(Some(WeightScheme::plain(dtype)))
+}
+
+fn parse_kv(s: &str) -> anyhow::Result<Option<KvDtype>> {
+    Ok(match s {
+        "auto" => None,
+        "bf16" | "fp16" => Some(KvDtype::Bf16),
+        "fp8" | "fp8_e4m3" | "fp8_e5m2" => Some(KvDtype::Fp8),
+        "f32" | "fp32" => Some(KvDtype::F32),
+        _ => bail_input!("--kv-dtype {s}: expected auto, bf16, fp8 or f32"),
+    })
+}
+
+fn parse_percentiles(s: &str) -> anyhow::Result<Vec<(f64, u64)>> {
+    s.split(',')
+        .map(|part| {
+            let (p, v) = part.trim().split_once('=').unwrap_or(("", ""));
+            let pct: f64 = p.trim_start_matches(['p', 'P']).parse().unwrap_or(f64::NAN);
+            if !(pct > 0.0 && pct <= 100.0) {
+                bail_input!("--context-percentiles: `{part}` is not pNN=TOKENS with 0 < NN <= 100");
+            }
+            let tokens = parse_tokens(v)
+                .map_err(|e| crate::error::bad_input("--context-percentiles", e))?;
+            Ok((pct, tokens))
+        })
+        .collect()
+}
+
+fn parse_tenant(s: &str) -> anyhow::Result<Tenant> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let [name, cap, share] = parts[..] else {
+        bail_input!("--tenant {s}: expected NAME:CONTEXT_CAP:SHARE, e.g. chat:8k:0.5");
+    };
+    let cap = parse_tokens(cap).map_err(|e| crate::error::bad_input(format!("--tenant {s}"), e))?;
+    let share: f64 = match share.strip_suffix('%') {
+        Some(p) => p.parse::<f64>().map(|v| v / 100.0).unwrap_or(f64::NAN),
+        None => share.parse().unwrap_or(f64::NAN),
+    };
+    if !(share > 0.0 && share <= 1.0) {
+        bail_input!("--tenant {s}: share must be in (0, 1] (or a percentage)");
+    }
+    Ok(Tenant {
+        name: name.to_string(),
+        context_cap_tokens: cap,
+        share,
+    })
+}
+
+/// Builds settings from the arguments (the model is needed for the default context).
+pub fn settings(args: &BudgetArgs, a: &Architecture) -> anyhow::Result<Settings> {
+    let distribution = match (&args.context_percentiles, args.contexts.is_empty()) {
+        (Some(_), false) => bail_input!("give either --contexts or --context-percentiles, not both"),
+        (Some(p), true) => {
+            let points = parse_percentiles(p)?;
+            let max = args
+                .context
+                .unwrap_or_else(|| points.iter().map(|p| p.1).max().unwrap_or(4096));
+            Some(ContextDistribution::from_percentiles(&points, max))
+        }
+        (None, false) => Some(ContextDistribution::from_list(&args.contexts)),
+        (None, true) => None,
+    };
+    let context = args.context.unwrap_or_else(|| {
+        distribution
+            .as_ref()
+            .map_or(4096.min(a.max_context), ContextDistribution::max_tokens)
+    });
+    if let Some(o) = args.overhead_gib
+        && !(o >= 0.0)
+    {
+        bail_input!("--overhead-gib {o}: must be zero or positive");
+    }
+    if let Some(p) = args.usd_per_hour
+        && !(p >= 0.0)
+    {
+        bail_input!("--usd-per-hour {p}: must be zero or positive");
+    }
+    Ok(Settings {
+        weights: parse_weights(&args.weights)?,
+        kv_dtype: parse_kv(&args.kv_dtype)?,
+        gpu_memory_utilization: args.gpu_memory_utilization,
+        block_tokens: args.block_size,
+        tp: args.tp,
+        expert_parallel: args.expert_parallel,
+        context_tokens: context,
+        distribution,
+        tenants: args
+            .tenants
+            .iter()
+            .map(|t| parse_tenant(t))
+            .collect::<anyhow::Result<_>>()?,
+        batch: args.batch,
+        prompt_tokens: args.prompt_tokens,
+        efficiency: Efficiency {
+            compute: args.compute_efficiency,
+            bandwidth: args.bandwidth_efficiency,
+        },
+        overhead_bytes: args.overhead_gib.map(|g| g * 1024.0 * 1024.0 * 1024.0),
+        max_num_batched_tokens: 8192,
+        usd_per_hour: args.usd_per_hour,
+    })
+}
+
+/// The output of `budget`: the budget, and on this machine the predicted-vs-measured check.
+#[derive(Debug, Serialize)]
+pub struct BudgetReport {
+    #[serde(flatten)]
+    pub budget: Budget,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured: Option<measured::MeasuredReport>,
+    /// The bandwidth efficiency `--calibrate` applied (the measured median).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibrated_bandwidth_efficiency: Option<f64>,
+}
+
+pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
+    if args.list {
+        return emit(&Catalogs::load(), args.out);
+    }
+    if let Some(spec) = &args.sweep {
+        return emit(&sweep(args, spec)?, args.out);
+    }
+    let Some(model) = &args.model else {
+        bail_input!("--model is required (a catalog id, a config.json or a .gguf file; --list shows the ids)");
+    };
+    let a = arch::resolve(model)?;
+    let dir = crate::records::records_dir();
+    let hw = hardware::resolve(&args.hardware, &dir)?;
+    let mut s = settings(args, &a)?;
+    let on_machine = hw.id == hardware::THIS_MACHINE;
+    let measured = if on_machine {
+        let records = crate::records::read_dir(&dir).unwrap_or_default();
+        Some(measured::compare(&records, &hw, &dir.display().to_string()))
+    } else {
+        if args.calibrate {
+            bail_input!("--calibrate needs --hardware this-machine (the records are measured here)");
+        }
+        None
+    };
+    let mut calibrated = None;
+    if args.calibrate {
+        match measured.as_ref().and_then(|m| m.median_efficiency) {
+            Some(e) => {
+                s.efficiency.bandwidth = e.clamp(1e-6, 1.0);
+                calibrated = Some(s.efficiency.bandwidth);
+            }
+            None => bail_input!(
+                "--calibrate: {}",
+                measured
+                    .as_ref()
+                    .and_then(|m| m.missing.clone())
+                    .unwrap_or_else(|| "no usable chapter 04 records".into())
+            ),
+        }
+    }
+    let budget = plan(&a, &hw, &s)?;
+    emit(
+        &BudgetReport {
+            budget,
+            measured,
+            calibrated_bandwidth_efficiency: calibrated,
+        },
+        args.out,
+    )
+}
+
+fn gb(b: f64) -> String {
+    format!("{} ({:.2} GB)", bytes(b), b / 1e9)
+}
+
+fn billions(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{:.2} B", v / 1e9)
+    } else {
+        format!("{:.1} M", v / 1e6)
+    }
+}
+
+impl fmt::Display for BudgetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = &self.budget;
+        writeln!(
+            f,
+            "Serving budget: {} on {} × {}  ({})",
+            b.model_name, b.gpus, b.hardware_name, b.attention
+        )?;
+        writeln!(f, "source: {}\n", b.model_source)?;
+        let mut t = Table::new(["quantity", "value"]);
+        let usd = |v: Option<f64>| v.map_or("n/a (no $/hour)".into(), |v| format!("${v:.4}"));
+        t.row(["params total", &billions(b.params_total)])
+            .row(["params active per token", &billions(b.params_active)])
+            .row([format!("weights ({})", b.weights_dtype), gb(b.weight_bytes)])
+            .row(["weights per GPU".into(), gb(b.weight_bytes_per_gpu)])
+            .row([format!("KV per token ({}, all layers)", b.kv_cache_dtype), bytes(b.kv_bytes_per_token)])
+            .row(["KV per token per GPU".into(), bytes(b.kv_bytes_per_token_per_gpu)])
+            .row([
+                format!("KV per {}-token request (blocks of {})", thousands(b.context_tokens as f64, 0), b.block_tokens),
+                gb(b.kv_bytes_per_request_per_gpu),
+            ])
+            .row([
+                format!("GPU memory × {}", b.gpu_memory_utilization),
+                gb(b.memory_bytes_per_gpu * b.gpu_memory_utilization),
+            ])
+            .row(["activation/overhead allowance".into(), gb(b.overhead_bytes_per_gpu)])
+            .row(["KV pool per GPU".into(), gb(b.kv_pool_bytes_per_gpu)])
+            .row(["KV pool tokens".into(), thousands(b.pool_tokens as f64, 0)])
+            .row([
+                format!("max concurrency at {} tokens", thousands(b.context_tokens as f64, 0)),
+                format!("{:.2}x", b.max_concurrency),
+            ])
+            .row([
+                format!("prefill of {} tokens", thousands(b.prompt_tokens as f64, 0)),
+                format!("{:.1} ms ({} tokens/s)", b.prefill_seconds * 1e3, thousands(b.prefill_tokens_per_s, 0)),
+            ])
+            .row([
+                format!("decode per request at batch {} ({}-bound)", b.batch, b.decode_bound),
+                format!("{} tokens/s", thousands(b.decode_tokens_per_s_per_request, 1)),
+            ])
+            .row(["decode aggregate".into(), format!("{} tokens/s", thousands(b.decode_tokens_per_s_aggregate, 0))])
+            .row(["$/hour (all GPUs)".into(), usd(b.usd_per_hour_total)])
+            .row(["$ per 1M input tokens".into(), usd(b.usd_per_mtok_input)])
+            .row(["$ per 1M output tokens".into(), usd(b.usd_per_mtok_output)]);
+        writeln!(f, "{t}")?;
+        if let Some(d) = &b.distribution {
+            writeln!(
+                f,
+                "Context distribution: mean KV per request {}; max concurrency {:.2}x on average, {:.2}x if every request is the longest\n",
+                gb(d.mean_kv_bytes_per_request),
+                d.max_concurrency_mean,
+                d.max_concurrency_at_longest
+            )?;
+        }
+        if !b.tenants.is_empty() {
+            let mut t = Table::new(["tenant", "context cap", "share", "KV budget", "max concurrent", "problem"]);
+            for x in &b.tenants {
+                t.row([
+                    x.name.clone(),
+                    thousands(x.context_cap_tokens as f64, 0),
+                    format!("{:.0}%", x.share * 100.0),
+                    gb(x.pool_bytes),
+                    x.max_concurrency.to_string(),
+                    x.problem.clone().unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            writeln!(f, "{t}")?;
+        }
+        writeln!(f, "vLLM: {}\n", b.vllm_command)?;
+        for w in &b.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        writeln!(f, "Assumptions:")?;
+        for a in &b.assumptions {
+            writeln!(f, "  - {a}")?;
+        }
+        if let Some(m) = &self.measured {
+            writeln!(f, "\nPredicted vs measured (chapter 04 decode records, roofline at 100%):")?;
+            match &m.missing {
+                Some(why) => writeln!(f, "  {why}")?,
+                None => {
+                    let mut t = Table::new(["record", "context", "batch", "measured tok/s", "predicted tok/s", "efficiency", "KV measured", "KV predicted"]);
+                    for c in &m.comparisons {
+                        t.row([
+                            c.bench_id.clone(),
+                            c.context_tokens.to_string(),
+                            c.batch.to_string(),
+                            thousands(c.measured_tokens_per_s, 1),
+                            thousands(c.predicted_tokens_per_s, 1),
+                            format!("{:.2}", c.implied_efficiency),
+                            c.measured_kv_bytes.map_or("-".into(), bytes),
+                            bytes(c.predicted_kv_bytes),
+                        ]);
+                    }
+                    write!(f, "{t}")?;
+                }
+            }
+            if let Some(e) = self.calibrated_bandwidth_efficiency {
+                writeln!(f, "calibrated: decode uses the measured median efficiency {e:.2}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The catalogs, for `--list`.
+#[derive(Debug, Serialize)]
+pub struct Catalogs {
+    pub architectures: Vec<Architecture>,
+    pub hardware: Vec<Hardware>,
+}
+
+impl Catalogs {
+    pub fn load() -> Self {
+        Catalogs {
+            architectures: arch::catalog(),
+            hardware: hardware::catalog(),
+        }
+    }
+}
+
+impl fmt::Display for Catalogs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut t = Table::new(["model", "attention", "layers", "kv_heads", "head_dim", "params", "date", "source"]);
+        for a in &self.architectures {
+            let p = param_counts(a);
+            t.row([
+                a.id.clone(),
+                a.attention_kind().to_string(),
+                a.layers.to_string(),
+                a.kv_heads.to_string(),
+                a.head_dim.to_string(),
+                billions(p.total()),
+                a.date.clone(),
+                a.source.clone(),
+            ]);
+        }
+        writeln!(f, "{t}")?;
+        let mut t = Table::new(["hardware", "memory", "bandwidth", "bf16 dense", "$/hour", "as of"]);
+        for h in &self.hardware {
+            t.row([
+                h.id.clone(),
+                bytes(h.memory_bytes),
+                format!("{:.0} GB/s", h.bandwidth_bytes_per_s / 1e9),
+                format!("{:.0} TFLOP/s", h.peak_flops_for("bf16").0 / 1e12),
+                h.usd_per_hour.map_or("-".into(), |p| format!("${p:.2}")),
+                h.price_as_of.clone().unwrap_or_default(),
+            ]);
+        }
+        write!(f, "{t}\n(this-machine is measured: run `llm-workbench machine`)\n")
+    }
+}
+
+/// One model's curve in a sweep.
+#[derive(Debug, Serialize)]
+pub struct SweepSeries {
+    pub model: String,
+    pub attention: String,
+    pub kv_bytes_per_request: Vec<f64>,
+    /// `None` where the weights do not fit the hardware.
+    pub max_concurrency: Option<Vec<f64>>,
+    pub note: Option<String>,
+}
+
+/// `--sweep context=A..B`: contexts, one series per model, and the charts written.
+#[derive(Debug, Serialize)]
+pub struct SweepReport {
+    pub hardware: String,
+    pub gpus: u64,
+    pub kv_cache_dtype: String,
+    pub contexts: Vec<u64>,
+    pub series: Vec<SweepSeries>,
+    pub charts: Vec<String>,
+}
+
+/// Parses `context=1k..128k` into doubling steps from the start to the end (inclusive).
+pub fn parse_sweep(spec: &str) -> anyhow::Result<Vec<u64>> {
+    let Some(range) = spec.strip_prefix("context=") else {
+        bail_input!("--sweep {spec}: expected context=START..END, e.g. context=1k..128k");
+    };
+    let Some((a, b)) = range.split_once("..") else {
+        bail_input!("--sweep {spec}: expected context=START..END, e.g. context=1k..128k");
+    };
+    let (a, b) = (
+        parse_tokens(a).map_err(|e| crate::error::bad_input("--sweep", e))?,
+        parse_tokens(b).map_err(|e| crate::error::bad_input("--sweep", e))?,
+    );
+    if a > b {
+        bail_input!("--sweep {spec}: start is past the end");
+    }
+    let mut out = Vec::new();
+    let mut c = a;
+    while c < b {
+        out.push(c);
+        c = c.saturating_mul(2);
+    }
+    out.push(b);
+    Ok(out)
+}
+
+/// The default sweep: GQA (Llama-3.1-8B), the same shape with MHA (a labelled what-if), a
+/// sliding window on every layer (Mistral 7B), 5 local : 1 global (Gemma 3 27B), MoE with
+/// alternating 128-token windows (gpt-oss-20b) and MLA (DeepSeek-V3).
+pub const SWEEP_MODELS: [&str; 6] = [
+    "llama-3.1-8b",
+    "llama-3.1-8b-as-mha",
+    "mistral-7b",
+    "gemma-3-27b",
+    "gpt-oss-20b",
+    "deepseek-v3",
+];
+
+/// Llama-3.1-8B with kv_heads = heads: what the KV would cost without GQA. Not a real model.
+pub fn llama_8b_as_mha() -> anyhow::Result<Architecture> {
+    let mut a = arch::resolve("llama-3.1-8b")?;
+    a.id = "llama-3.1-8b-as-mha".into();
+    a.name = "Llama-3.1-8B shape with MHA (what-if)".into();
+    a.kv_heads = a.heads;
+    a.published = None;
+    Ok(a)
+}
+
+fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
+    let contexts = parse_sweep(spec)?;
+    let dir = crate::records::records_dir();
+    let hw = hardware::resolve(&args.hardware, &dir)?;
+    let mut ids: Vec<String> = if args.models.is_empty() {
+        SWEEP_MODELS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.models.clone()
+    };
+    if let Some(m) = &args.model
+        && !ids.contains(m)
+    {
+        ids.insert(0, m.clone());
+    }
+    let mut series = Vec::new();
+    let mut kv_label_used = String::new();
+    for id in &ids {
+        let a = if id == "llama-3.1-8b-as-mha" {
+            llama_8b_as_mha()?
+        } else {
+            arch::resolve(id)?
+        };
+        let mut s = settings(args, &a)?;
+        s.distribution = None;
+        s.tenants.clear();
+        let kv = s.kv_dtype.unwrap_or(if hw.id == hardware::THIS_MACHINE {
+            KvDtype::F32
+        } else {
+            KvDtype::Bf16
+        });
+        kv_label_used = super::kv_label(kv).to_string();
+        let usable: Vec<u64> = contexts.iter().map(|&c| c.min(a.max_context)).collect();
+        let kv_bytes: Vec<f64> = usable
+            .iter()
+            .map(|&c| kv_bytes_per_request(&a, kv, s.tp, c, s.block_tokens))
+            .collect();
+        s.context_tokens = usable[0];
+        let (concurrency, note) = match plan(&a, &hw, &s) {
+            Ok(b) => (
+                Some(
+                    kv_bytes
+                        .iter()
+                        .zip(&usable)
+                        .map(|(_, &c)| {
+                            max_concurrency(
+                                b.kv_pool_bytes_per_gpu,
+                                kv_bytes_per_request(&a, kv, s.tp, c, s.block_tokens),
+                            )
+                        })
+                        .collect(),
+                ),
+                (usable.last() != contexts.last()).then(|| {
+                    format!("capped at its maximum context of {} tokens", a.max_context)
+                }),
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        series.push(SweepSeries {
+            model: a.id.clone(),
+            attention: a.attention_kind().into(),
+            kv_bytes_per_request: kv_bytes,
+            max_concurrency: concurrency,
+            note,
+        });
+    }
+    let dir = crate::plot::report_dir();
+    let x: Vec<f64> = contexts.iter().map(|&c| c as f64).collect();
+    let kv_series: Vec<crate::plot::Series> = series
+        .iter()
+        .map(|s| crate::plot::Series {
+            name: format!("{} ({})", s.model, s.attention),
+            points: x.iter().cloned().zip(s.kv_bytes_per_request.iter().map(|b| b / 1e9)).collect(),
+        })
+        .collect();
+    let mut charts = crate::plot::line_chart(
+        &dir.join("budget_kv_bytes_vs_context"),
+        crate::plot::Axes {
+            title: &format!("KV cache per request ({kv_label_used}, blocks of {})", args.block_size),
+            x: "context (tokens)",
+            y: "KV per request (GB)",
+            log_x: true,
+            log_y: true,
+        },
+        &kv_series,
+    )?;
+    let conc_series: Vec<crate::plot::Series> = series
+        .iter()
+        .filter_map(|s| {
+            Some(crate::plot::Series {
+                name: format!("{} ({})", s.model, s.attention),
+                points: x.iter().cloned().zip(s.max_concurrency.as_ref()?.iter().cloned()).collect(),
+            })
+        })
+        .collect();
+    if !conc_series.is_empty() {
+        charts.extend(crate::plot::line_chart(
+            &dir.join("budget_concurrency_vs_context"),
+            crate::plot::Axes {
+                title: &format!("Max concurrency on {} × {} (vLLM: pool / per-request KV)", args.tp, hw.id),
+                x: "context (tokens)",
+                y: "max concurrent requests",
+                log_x: true,
+                log_y: true,
+            },
+            &conc_series,
+        )?);
+    }
+    Ok(SweepReport {
+        hardware: hw.id,
+        gpus: args.tp,
+        kv_cache_dtype: kv_label_used,
+        contexts,
+        series,
+        charts: charts.iter().map(|p| p.display().to_string()).collect(),
+    })
+}
+
+impl fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "KV cache per request ({}) and max concurrency on {} × {}, by context:\n",
+            self.kv_cache_dtype, self.gpus, self.hardware
+        )?;
+        let mut header = vec!["model".to_string(), "attention".into(), "quantity".into()];
+        header.extend(self.contexts.iter().map(|c| {
+            if c % 1024 == 0 {
+                format!("{}k", c / 1024)
+            } else {
+                c.to_string()
+            }
+        }));
+        let mut t = Table::new(header);
+        for s in &self.series {
+            let mut row = vec![s.model.clone(), s.attention.clone(), "KV/request".into()];
+            row.extend(s.kv_bytes_per_request.iter().map(|b| bytes(*b)));
+            t.row(row);
+            let mut row = vec![String::new(), String::new(), "max concurrency".into()];
+            match &s.max_concurrency {
+                Some(c) => row.extend(c.iter().map(|v| format!("{v:.1}"))),
+                None => row.push("does not fit".into()),
+            }
+            t.row(row);
+        }
+        writeln!(f, "{t}")?;
+        for s in &self.series {
+            if let Some(n) = &s.note {
+                writeln!(f, "{}: {n}", s.model)?;
+            }
+        }
+        writeln!(f, "\ncharts: {}", self.charts.join(", "))
+    }
+}

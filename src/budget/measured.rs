@@ -1,0 +1,143 @@
+//! Predicted vs measured: the budget's decode roofline on this machine against the decode
+//! records chapter 04 (`04-kv-cache`) writes, and the efficiency factor they imply.
+//!
+//! A record is used when its throughput is in tokens/s, its id says `decode`, it used a cache
+//! (`params.cache` is not `none`), and its params give the model shape: `layers`, `hidden` (or
+//! `d_model`), `heads`, optional `kv_heads` and `head_dim` (else hidden / heads, which is how
+//! the chapters' own models define it), `vocab`, `intermediate` (or `d_ff`), the context
+//! (`context` / `tokens` / `seq_len`), optional `batch` and `kv_bytes`. Records are f32 on CPU.
+
+use super::arch::{Architecture, AttentionBias, MlpKind, NormKind};
+use super::calc::*;
+use super::hardware::Hardware;
+use crate::records::Record;
+use serde::Serialize;
+
+pub const CHAPTER: &str = "04-kv-cache";
+
+/// One decode record next to its prediction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub bench_id: String,
+    pub context_tokens: u64,
+    pub batch: u64,
+    pub measured_tokens_per_s: f64,
+    /// Roofline at 100% bandwidth and compute efficiency.
+    pub predicted_tokens_per_s: f64,
+    /// measured / predicted.
+    pub implied_efficiency: f64,
+    pub measured_kv_bytes: Option<f64>,
+    pub predicted_kv_bytes: f64,
+}
+
+/// All comparisons, or why there are none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeasuredReport {
+    pub records_dir: String,
+    pub chapter_records: usize,
+    pub comparisons: Vec<Comparison>,
+    /// Median implied efficiency (what `--calibrate` applies).
+    pub median_efficiency: Option<f64>,
+    pub missing: Option<String>,
+}
+
+fn param_u64(r: &Record, keys: &[&str]) -> Option<u64> {
+    keys.iter().find_map(|k| r.params.get(*k).and_then(|v| v.as_u64()))
+}
+
+/// The model shape a record describes, if it gives one.
+pub fn shape_of(r: &Record) -> Option<Architecture> {
+    let layers = param_u64(r, &["layers", "n_layers"])?;
+    let hidden = param_u64(r, &["hidden", "d_model"])?;
+    let heads = param_u64(r, &["heads", "n_heads"])?;
+    let kv_heads = param_u64(r, &["kv_heads", "n_kv_heads"]).unwrap_or(heads);
+    let head_dim = param_u64(r, &["head_dim"]).unwrap_or(hidden / heads.max(1));
+    Some(Architecture {
+        id: r.bench_id.clone(),
+        name: r.bench_id.clone(),
+        hf_repo: None,
+        source: format!("record {}", r.bench_id),
+        date: r.unix_time_s.to_string(),
+        layers,
+        hidden,
+        heads,
+        kv_heads,
+        head_dim,
+        intermediate: param_u64(r, &["intermediate", "d_ff"])?,
+        vocab: param_u64(r, &["vocab", "vocab_size"])?,
+        tied_embeddings: r.params.get("tied_embeddings").and_then(|v| v.as_bool()).unwrap_or(false),
+        max_context: u64::MAX,
+        mlp: MlpKind::Gated,
+        norm: NormKind::Rms,
+        norms_per_layer: 2,
+        attention_bias: AttentionBias::None,
+        mlp_bias: false,
+        qk_norm: false,
+        learned_positions: false,
+        sliding_window: None,
+        moe: None,
+        mla: None,
+        native_weights: None,
+        published: None,
+        notes: None,
+    })
+}
+
+/// Compares every usable chapter 04 decode record with the roofline on `hw`.
+pub fn compare(records: &[Record], hw: &Hardware, records_dir: &str) -> MeasuredReport {
+    let chapter: Vec<&Record> = records.iter().filter(|r| r.chapter == CHAPTER).collect();
+    let eff = Efficiency {
+        compute: 1.0,
+        bandwidth: 1.0,
+    };
+    let (peak, _) = hw.peak_flops_for("fp32");
+    let comparisons: Vec<Comparison> = chapter
+        .iter()
+        .filter(|r| r.throughput.unit.contains("tokens/s") && r.bench_id.contains("decode"))
+        .filter(|r| r.params.get("cache").and_then(|v| v.as_str()) != Some("none"))
+        .filter_map(|r| {
+            let a = shape_of(r)?;
+            let context = param_u64(r, &["context", "tokens", "seq_len"])?;
+            let batch = param_u64(r, &["batch"]).unwrap_or(1);
+            let p = param_counts(&a);
+            let w = weight_bytes(&p, WeightScheme::plain(WeightDtype::F32));
+            let kv_req = kv_bytes_for_tokens(&a, KvDtype::F32, 1, context);
+            let bytes = decode_step_bytes_per_gpu(&a, &w, kv_req, batch, 1);
+            let flops = decode_step_flops(&a, &p, batch, context);
+            let step = decode_step_seconds(bytes, hw.bandwidth_bytes_per_s, flops, peak, 1, eff);
+            let predicted = batch as f64 / step;
+            Some(Comparison {
+                bench_id: r.bench_id.clone(),
+                context_tokens: context,
+                batch,
+                measured_tokens_per_s: r.throughput.value,
+                predicted_tokens_per_s: predicted,
+                implied_efficiency: r.throughput.value / predicted,
+                measured_kv_bytes: r.params.get("kv_bytes").and_then(|v| v.as_f64()),
+                predicted_kv_bytes: kv_req * batch as f64,
+            })
+        })
+        .collect();
+    let mut effs: Vec<f64> = comparisons.iter().map(|c| c.implied_efficiency).collect();
+    effs.sort_by(f64::total_cmp);
+    let median = (!effs.is_empty()).then(|| effs[effs.len() / 2]);
+    let missing = if chapter.is_empty() {
+        Some(format!(
+            "no chapter {CHAPTER} records in {records_dir}: run chapter 04's benches (`cargo bench -p ch04-kv-cache`) to measure decode tokens/s"
+        ))
+    } else if comparisons.is_empty() {
+        Some(format!(
+            "{} chapter {CHAPTER} records, none a cached decode in tokens/s with the model shape in its params",
+            chapter.len()
+        ))
+    } else {
+        None
+    };
+    MeasuredReport {
+        records_dir: records_dir.to_string(),
+        chapter_records: chapter.len(),
+        comparisons,
+        median_efficiency: median,
+        missing,
+    }
+}

@@ -1,0 +1,8 @@
+use llm_workbench::alloc::CountingAlloc;
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn main() {
+    std::process::exit(llm_workbench::cli::main(std::env::args_os()));
+}

@@ -1,0 +1,212 @@
+//! Charts for the report and the lessons, drawn with plotters as both PNG and SVG.
+//!
+//! Text needs a font that travels with the binary (no system font lookup), so DejaVu Sans is
+//! embedded and registered once as "sans-serif".
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+static FONT: &[u8] = include_bytes!("../data/fonts/DejaVuSans.ttf");
+const FONT_NAME: &str = "sans-serif";
+const SIZE: (u32, u32) = (960, 600);
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT).is_err() {
+            unreachable!("the embedded DejaVu Sans is valid TrueType");
+        }
+    });
+}
+
+/// A named series of (x, y) points for a line chart.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Title and axis labels of a chart, and whether each axis is logarithmic.
+#[derive(Debug, Clone, Copy)]
+pub struct Axes<'a> {
+    pub title: &'a str,
+    pub x: &'a str,
+    pub y: &'a str,
+    pub log_x: bool,
+    pub log_y: bool,
+}
+
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("drawing a chart: {e}")
+}
+
+/// Renders the same drawing to `stem.png` and `stem.svg`, creating the directory.
+macro_rules! render_both {
+    ($stem:expr, $draw:ident, $($arg:expr),*) => {{
+        register_font();
+        let stem: &Path = $stem;
+        if let Some(dir) = stem.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let png = stem.with_extension("png");
+        let svg = stem.with_extension("svg");
+        $draw(BitMapBackend::new(&png, SIZE).into_drawing_area(), $($arg),*)?;
+        $draw(SVGBackend::new(&svg, SIZE).into_drawing_area(), $($arg),*)?;
+        Ok(vec![png, svg])
+    }};
+}
+
+fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return (if log { 0.1 } else { 0.0 }, 1.0);
+    }
+    if log {
+        (lo / 1.5, hi * 1.5)
+    } else {
+        let pad = ((hi - lo) * 0.05).max(hi.abs() * 0.05).max(1e-9);
+        ((lo - pad).min(0.0f64.max(lo - pad)), hi + pad)
+    }
+}
+
+/// A line chart of several series; writes `stem.png` and `stem.svg`.
+pub fn line_chart(stem: &Path, axes: Axes, series: &[Series]) -> anyhow::Result<Vec<PathBuf>> {
+    fn draw<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, axes: Axes, series: &[Series]) -> anyhow::Result<()> {
+        area.fill(&WHITE).map_err(err)?;
+        let xs = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), axes.log_x);
+        let ys = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), axes.log_y);
+        let mut builder = ChartBuilder::on(&area);
+        builder
+            .caption(axes.title, (FONT_NAME, 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(80);
+        // The four scale combinations are four coordinate types in plotters.
+        macro_rules! body {
+            ($chart:expr) => {{
+                let mut chart = $chart.map_err(err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc(axes.x)
+                    .y_desc(axes.y)
+                    .label_style((FONT_NAME, 14))
+                    .draw()
+                    .map_err(err)?;
+                for (i, s) in series.iter().enumerate() {
+                    let color = Palette99::pick(i).to_rgba();
+                    chart
+                        .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                        .map_err(err)?
+                        .label(s.name.as_str())
+                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+                    chart
+                        .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                        .map_err(err)?;
+                }
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font((FONT_NAME, 14))
+                    .draw()
+                    .map_err(err)?;
+            }};
+        }
+        match (axes.log_x, axes.log_y) {
+            (false, false) => body!(builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)),
+            (true, false) => body!(builder.build_cartesian_2d((xs.0..xs.1).log_scale(), ys.0..ys.1)),
+            (false, true) => body!(builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())),
+            (true, true) => body!(builder.build_cartesian_2d((xs.0..xs.1).log_scale(), (ys.0..ys.1).log_scale())),
+        }
+        area.present().map_err(err)?;
+        Ok(())
+    }
+    render_both!(stem, draw, axes, series)
+}
+
+/// A bar chart, one bar per label; `axes.log_y` gives a log-scale value axis (for costs that
+/// span orders of magnitude). Writes `stem.png` and `stem.svg`.
+pub fn bar_chart(stem: &Path, axes: Axes, bars: &[(String, f64)]) -> anyhow::Result<Vec<PathBuf>> {
+    fn draw<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, axes: Axes, bars: &[(String, f64)]) -> anyhow::Result<()> {
+        area.fill(&WHITE).map_err(err)?;
+        let ys = range(bars.iter().map(|b| b.1), axes.log_y);
+        let n = bars.len().max(1);
+        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let label_of = move |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        };
+        let mut builder = ChartBuilder::on(&area);
+        builder
+            .caption(axes.title, (FONT_NAME, 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(80);
+        macro_rules! body {
+            ($chart:expr, $base:expr) => {{
+                let mut chart = $chart.map_err(err)?;
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .x_labels(n)
+                    .x_label_formatter(&label_of)
+                    .x_desc(axes.x)
+                    .y_desc(axes.y)
+                    .label_style((FONT_NAME, 14))
+                    .draw()
+                    .map_err(err)?;
+                for (i, (_, v)) in bars.iter().enumerate() {
+                    let color = Palette99::pick(i).to_rgba();
+                    let x = i as f64;
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new([(x - 0.35, $base), (x + 0.35, *v)], color.filled())))
+                        .map_err(err)?;
+                }
+            }};
+        }
+        let xr = -0.6..(n as f64 - 0.4);
+        if axes.log_y {
+            body!(builder.build_cartesian_2d(xr, (ys.0..ys.1).log_scale()), ys.0)
+        } else {
+            body!(builder.build_cartesian_2d(xr, 0.0..ys.1), 0.0)
+        }
+        area.present().map_err(err)?;
+        Ok(())
+    }
+    render_both!(stem, draw, axes, bars)
+}
+
+/// Where the report's charts go: `target/workbench/report/` beside the records.
+pub fn report_dir() -> PathBuf {
+    crate::records::records_dir()
+        .parent()
+        .map_or_else(|| PathBuf::from("target/workbench/report"), |p| p.join("report"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_written_as_png_and_svg() {
+        let dir = std::env::temp_dir().join(format!("wb-plot-{}", std::process::id()));
+        let series = [
+            Series { name: "a".into(), points: vec![(1.0, 1.0), (10.0, 5.0), (100.0, 7.0)] },
+            Series { name: "b".into(), points: vec![(1.0, 2.0), (100.0, 3.0)] },
+        ];
+        let axes = Axes { title: "t", x: "x", y: "y", log_x: true, log_y: false };
+        let files = line_chart(&dir.join("line"), axes, &series).unwrap();
+        let bars = [("premium".to_string(), 3750.0), ("economy".to_string(), 21.0)];
+        let axes = Axes { title: "cost", x: "tier", y: "USD", log_x: false, log_y: true };
+        let more = bar_chart(&dir.join("bars"), axes, &bars).unwrap();
+        for f in files.iter().chain(&more) {
+            assert!(std::fs::metadata(f).unwrap().len() > 1000, "{} is too small", f.display());
+        }
+        let svg = std::fs::read_to_string(dir.join("bars.svg")).unwrap();
+        assert!(svg.contains("premium"), "bar labels are drawn");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

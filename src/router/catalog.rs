@@ -1,0 +1,266 @@
+//! The model catalog (`models.yaml`): models, their tier and their price in USD per 1M tokens.
+//!
+//! The file is either a list of models or a mapping `{tiers: [...], models: [...]}`; `tiers`,
+//! when given, is the full tier order, most capable first, and replaces [`DEFAULT_TIERS`].
+//! Prices drift, so every entry may say where its price came from and when (`priceSource`,
+//! `priceAsOf`), and `estimate: true` marks a tier estimate rather than a list price.
+
+use super::{at, line_of_id, parse_yaml};
+use crate::error::BadInput;
+use serde::{Deserialize, Serialize};
+
+/// The tier order when a catalog declares none, most capable (and most expensive) first.
+pub const DEFAULT_TIERS: [&str; 5] = [
+    "premium",
+    "standard",
+    "economy",
+    "open-weight-managed",
+    "open-weight-economy",
+];
+
+/// The tier a task type gets when the policy does not name one.
+pub const DEFAULT_TIER: &str = "standard";
+/// The tier that is only ever used when a policy names it for a task type.
+pub const PREMIUM_TIER: &str = "premium";
+
+/// Where a self-hosted model runs: ids in the serving budget's catalogs
+/// (`data/architectures.yaml`, `data/hardware.yaml`) and the number of GPUs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfHosted {
+    pub architecture: String,
+    pub hardware: String,
+    pub gpus: u32,
+}
+
+/// One catalog entry as written in the file (costs optional so a missing one can be named).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawModel {
+    id: String,
+    tier: String,
+    cost_input: Option<f64>,
+    cost_output: Option<f64>,
+    provider: Option<String>,
+    context_window: Option<u64>,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    price_source: Option<String>,
+    price_as_of: Option<String>,
+    #[serde(default)]
+    estimate: bool,
+    self_hosted: Option<SelfHosted>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawCatalog {
+    List(Vec<RawModel>),
+    Full {
+        tiers: Option<Vec<String>>,
+        models: Vec<RawModel>,
+    },
+}
+
+/// A validated model: known tier, non-negative finite prices.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub id: String,
+    pub tier: String,
+    /// USD per 1M input tokens.
+    pub cost_input: f64,
+    /// USD per 1M output tokens.
+    pub cost_output: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Input plus output tokens the model accepts; `None` means not stated (not checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+    pub capabilities: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_as_of: Option<String>,
+    pub estimate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_hosted: Option<SelfHosted>,
+}
+
+impl Model {
+    /// USD for one task of `input_tokens` in and `output_tokens` out.
+    pub fn usd_per_task(&self, input_tokens: f64, output_tokens: f64) -> f64 {
+        (input_tokens * self.cost_input + output_tokens * self.cost_output) / 1e6
+    }
+}
+
+/// A validated catalog: the tier order and the models in file order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Catalog {
+    pub tiers: Vec<String>,
+    pub models: Vec<Model>,
+}
+
+impl Catalog {
+    /// Position of a tier in the order (0 = most capable); `None` for an unknown tier.
+    pub fn tier_rank(&self, tier: &str) -> Option<usize> {
+        self.tiers.iter().position(|t| t == tier)
+    }
+
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+/// Parses and validates a catalog; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> anyhow::Result<Catalog> {
+    let raw: RawCatalog = match parse_yaml(text, file) {
+        Ok(raw) => raw,
+        // An untagged enum hides the real problem; parse as the mapping form to find it.
+        Err(first) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            #[allow(dead_code)]
+            struct Full {
+                tiers: Option<Vec<String>>,
+                models: Vec<RawModel>,
+            }
+            let trimmed = text.trim_start();
+            return Err(if trimmed.starts_with('-') {
+                parse_yaml::<Vec<RawModel>>(text, file).err()
+            } else {
+                parse_yaml::<Full>(text, file).err()
+            }
+            .unwrap_or(first));
+        }
+    };
+    let (tiers, models) = match raw {
+        RawCatalog::List(models) => (None, models),
+        RawCatalog::Full { tiers, models } => (tiers, models),
+    };
+    let tiers: Vec<String> = tiers.unwrap_or_else(|| DEFAULT_TIERS.iter().map(|t| t.to_string()).collect());
+    if tiers.is_empty() {
+        crate::bail_input!("{file}: `tiers` is empty; list the tier order, most capable first");
+    }
+    for (i, t) in tiers.iter().enumerate() {
+        if tiers[..i].contains(t) {
+            crate::bail_input!("{file}: tier `{t}` is listed twice in `tiers`");
+        }
+    }
+    if !tiers.iter().any(|t| t == DEFAULT_TIER) {
+        crate::bail_input!("{file}: `tiers` must include `{DEFAULT_TIER}`, the default tier");
+    }
+    if models.is_empty() {
+        crate::bail_input!("{file}: the catalog has no models");
+    }
+    let mut out: Vec<Model> = Vec::with_capacity(models.len());
+    for (i, m) in models.into_iter().enumerate() {
+        let here = |id: &str| format!("{}: model `{id}` (models[{i}])", at(file, line_of_id(text, id)));
+        if m.id.trim().is_empty() {
+            crate::bail_input!("{file}: models[{i}]: `id` is empty");
+        }
+        if out.iter().any(|o| o.id == m.id) {
+            let second = super::lines_of_id(text, &m.id).nth(1);
+            crate::bail_input!("{}: duplicate model id `{}` (models[{i}])", at(file, second), m.id);
+        }
+        if !tiers.contains(&m.tier) {
+            crate::bail_input!(
+                "{}: unknown tier `{}`; known tiers: {}",
+                here(&m.id),
+                m.tier,
+                tiers.join(", ")
+            );
+        }
+        let cost = |name: &str, v: Option<f64>| -> anyhow::Result<f64> {
+            match v {
+                None if m.self_hosted.is_some() => Err(BadInput(format!(
+                    "{}: `{name}` is missing; a selfHosted entry needs explicit costs (USD per 1M tokens) \
+                     until the serving budget prices it",
+                    here(&m.id)
+                ))
+                .into()),
+                None => Err(BadInput(format!("{}: `{name}` is missing (USD per 1M tokens)", here(&m.id))).into()),
+                Some(v) if !v.is_finite() || v < 0.0 => {
+                    Err(BadInput(format!("{}: `{name}` is {v}; a price must be a number >= 0", here(&m.id))).into())
+                }
+                Some(v) => Ok(v),
+            }
+        };
+        let cost_input = cost("costInput", m.cost_input)?;
+        let cost_output = cost("costOutput", m.cost_output)?;
+        if m.context_window == Some(0) {
+            crate::bail_input!("{}: `contextWindow` is 0", here(&m.id));
+        }
+        if let Some(sh) = &m.self_hosted
+            && sh.gpus == 0
+        {
+            crate::bail_input!("{}: `selfHosted.gpus` is 0", here(&m.id));
+        }
+        out.push(Model {
+            id: m.id,
+            tier: m.tier,
+            cost_input,
+            cost_output,
+            provider: m.provider,
+            context_window: m.context_window,
+            capabilities: m.capabilities,
+            price_source: m.price_source,
+            price_as_of: m.price_as_of,
+            estimate: m.estimate,
+            self_hosted: m.self_hosted,
+        });
+    }
+    Ok(Catalog { tiers, models: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = "- {id: a, tier: premium, costInput: 5, costOutput: 25}\n- {id: b, tier: standard, costInput: 3, costOutput: 15}\n";
+
+    #[test]
+    fn a_list_gets_the_default_tiers() {
+        let c = parse(TWO, "t.yaml").unwrap();
+        assert_eq!(c.tiers, DEFAULT_TIERS);
+        assert_eq!(c.models[1].usd_per_task(1000.0, 300.0), 0.0075);
+        assert_eq!(c.tier_rank("open-weight-economy"), Some(4));
+    }
+
+    #[test]
+    fn declared_tiers_replace_the_order() {
+        let text = "tiers: [premium, standard, local]\nmodels:\n  - {id: x, tier: local, costInput: 0, costOutput: 0}\n";
+        let c = parse(text, "t.yaml").unwrap();
+        assert_eq!(c.tier_rank("local"), Some(2));
+        assert_eq!(c.tier_rank("economy"), None);
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        let err = |t: &str| parse(t, "m.yaml").unwrap_err().to_string();
+        let e = err("- {id: a, tier: gold, costInput: 1, costOutput: 1}\n");
+        assert!(e.contains("unknown tier `gold`") && e.starts_with("m.yaml:1:"), "{e}");
+        let e = err("- {id: a, tier: economy, costInput: -1, costOutput: 1}\n");
+        assert!(e.contains("`costInput` is -1"), "{e}");
+        let e = err("- {id: a, tier: economy, costInput: 1}\n");
+        assert!(e.contains("`costOutput` is missing"), "{e}");
+        let e = err("- id: a\n  tier: economy\n  costInput: 1\n  costOutput: 1\n- id: a\n  tier: economy\n  costInput: 1\n  costOutput: 1\n");
+        assert!(e.starts_with("m.yaml:5: duplicate model id `a`"), "{e}");
+        let e = err("- {id: a, tier: economy, costInput: 1, costOutput: 1, costOutptu: 2}\n");
+        assert!(e.contains("unknown field `costOutptu`") && e.starts_with("m.yaml:1:"), "{e}");
+        let e = err("models:\n  - {id: a, tier: economy, costInput: 1, costOutput: 1}\n  - {id: b tier: economy}\n");
+        assert!(e.starts_with("m.yaml:3:"), "{e}");
+        let e = err("tiers: [premium, cheap]\nmodels: []\n");
+        assert!(e.contains("must include `standard`"), "{e}");
+    }
+
+    #[test]
+    fn self_hosted_entries_need_explicit_costs_for_now() {
+        let text = "- id: local\n  tier: open-weight-economy\n  selfHosted: {architecture: a, hardware: h, gpus: 1}\n";
+        let e = parse(text, "m.yaml").unwrap_err().to_string();
+        assert!(e.contains("selfHosted entry needs explicit costs"), "{e}");
+        let text = format!("{text}  costInput: 0.05\n  costOutput: 0.2\n");
+        let c = parse(&text, "m.yaml").unwrap();
+        assert_eq!(c.models[0].self_hosted.as_ref().map(|s| s.gpus), Some(1));
+    }
+}

@@ -1,0 +1,430 @@
+//! The quality gate: tool-call quality scored from model outputs.
+//!
+//! An answer must be one JSON object `{"tool": name, "params": {...}}` for one of the five
+//! tools of the reference schema ([`TOOLS`]). Scoring an output:
+//! 1. drop the "thinking" parts: `<think>…</think>` / `<thinking>…</thinking>` blocks, a
+//!    harmony-style analysis channel, or parts of type `thinking`/`reasoning` when the output
+//!    is a list of parts. A thinking block that never closes means the output cap cut the
+//!    model off before it answered: the answer is empty;
+//! 2. drop one surrounding Markdown code fence (a transport wrapper, not part of the JSON);
+//! 3. an empty answer is a failure (not a crash); otherwise it must parse as JSON (valid-JSON
+//!    rate) and match the schema: a known tool (the expected one, when the line names it),
+//!    every required parameter, every type right, and no parameter the tool does not have
+//!    (a hallucinated argument fails at the API just the same).
+//!
+//! Scores are kept per (model, task type): they are the evidence the router's gate reads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A parameter's JSON type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Bool,
+}
+
+impl ParamType {
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            ParamType::String => v.is_string(),
+            ParamType::Integer => v.is_i64() || v.is_u64(),
+            ParamType::Number => v.is_number(),
+            ParamType::Bool => v.is_boolean(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Bool => "boolean",
+        }
+    }
+}
+
+/// (name, type, required) for each parameter of a tool.
+pub type Params = &'static [(&'static str, ParamType, bool)];
+
+/// The reference tool schema: five operations tools.
+pub const TOOLS: [(&str, Params); 5] = {
+    use ParamType::*;
+    [
+        (
+            "query_metrics",
+            &[("metric", String, true), ("window_days", Integer, true), ("threshold", Number, false), ("region", String, false)],
+        ),
+        ("restart_pods", &[("region", String, true), ("selector", String, true), ("only_failed", Bool, true)]),
+        ("aggregate_cost", &[("group_by", String, true), ("month", String, true), ("service", String, false)]),
+        ("scale_deployment", &[("name", String, true), ("region", String, true), ("replicas", Integer, true)]),
+        ("rotate_secret", &[("name", String, true), ("namespace", String, true)]),
+    ]
+};
+
+/// What one output scored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "verdict", content = "reason")]
+pub enum Verdict {
+    Match,
+    EmptyAnswer,
+    InvalidJson(String),
+    SchemaMismatch(String),
+}
+
+/// Removes thinking from a raw text output and returns the final answer (maybe empty).
+pub fn final_answer_text(raw: &str) -> String {
+    // Harmony-style channels: the answer is the `final` channel; analysis alone is no answer.
+    if raw.contains("<|channel|>") {
+        return match raw.rsplit_once("<|channel|>final<|message|>") {
+            Some((_, rest)) => rest.split("<|").next().unwrap_or("").trim().to_string(),
+            None => String::new(),
+        };
+    }
+    let mut text = raw.to_string();
+    for (open, close) in [("<think>", "</think>"), ("<thinking>", "</thinking>")] {
+        while let Some(start) = text.find(open) {
+            match text[start..].find(close) {
+                Some(end) => text.replace_range(start..start + end + close.len(), ""),
+                // Cut off while thinking: nothing after the tag is an answer.
+                None => text.truncate(start),
+            }
+        }
+    }
+    strip_fence(text.trim()).to_string()
+}
+
+fn strip_fence(text: &str) -> &str {
+    let Some(body) = text.strip_prefix("```") else { return text };
+    let Some(body) = body.strip_suffix("```") else { return text };
+    // Drop the info string (`json`) on the opening line.
+    body.split_once('\n').map_or(body, |(_, rest)| rest).trim()
+}
+
+/// The final answer of an output given as a string or as a list of typed parts.
+pub fn final_answer(output: &Value) -> Result<String, String> {
+    match output {
+        Value::String(s) => Ok(final_answer_text(s)),
+        Value::Null => Ok(String::new()),
+        Value::Array(parts) => {
+            let mut answer = String::new();
+            for p in parts {
+                let kind = p.get("type").and_then(Value::as_str).unwrap_or("text");
+                let thought = p.get("thought").and_then(Value::as_bool).unwrap_or(false);
+                if thought || matches!(kind, "thinking" | "reasoning" | "thought" | "redacted_thinking") {
+                    continue;
+                }
+                match p.get("text") {
+                    Some(Value::String(t)) => answer.push_str(t),
+                    Some(Value::Null) | None => {}
+                    Some(_) => return Err("a part's `text` is not a string".into()),
+                }
+            }
+            Ok(final_answer_text(&answer))
+        }
+        _ => Err("`output` must be a string or a list of parts".into()),
+    }
+}
+
+/// Scores one final answer against the schema.
+pub fn score_answer(answer: &str, expected_tool: Option<&str>) -> Verdict {
+    if answer.trim().is_empty() {
+        return Verdict::EmptyAnswer;
+    }
+    let v: Value = match serde_json::from_str(answer) {
+        Ok(v) => v,
+        Err(e) => return Verdict::InvalidJson(e.to_string()),
+    };
+    let mismatch = |s: String| Verdict::SchemaMismatch(s);
+    let Some(obj) = v.as_object() else { return mismatch("the answer is not a JSON object".into()) };
+    if let Some(k) = obj.keys().find(|k| *k != "tool" && *k != "params") {
+        return mismatch(format!("unexpected top-level key `{k}`"));
+    }
+    let Some(tool) = obj.get("tool").and_then(Value::as_str) else {
+        return mismatch("`tool` is missing or not a string".into());
+    };
+    let Some((_, params)) = TOOLS.iter().find(|(name, _)| *name == tool) else {
+        return mismatch(format!("unknown tool `{tool}`"));
+    };
+    if let Some(want) = expected_tool
+        && want != tool
+    {
+        return mismatch(format!("called `{tool}`, expected `{want}`"));
+    }
+    let Some(args) = obj.get("params").and_then(Value::as_object) else {
+        return mismatch("`params` is missing or not an object".into());
+    };
+    for (name, ty, required) in params.iter() {
+        match args.get(*name) {
+            None if *required => return mismatch(format!("{tool}: required `{name}` is missing")),
+            None => {}
+            Some(v) if !ty.accepts(v) => return mismatch(format!("{tool}: `{name}` must be a {}", ty.name())),
+            Some(_) => {}
+        }
+    }
+    if let Some(k) = args.keys().find(|k| !params.iter().any(|(n, _, _)| n == k)) {
+        return mismatch(format!("{tool}: unknown parameter `{k}`"));
+    }
+    Verdict::Match
+}
+
+/// One line of an outputs file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutputLine {
+    model: String,
+    #[serde(default = "default_task_type")]
+    task_type: String,
+    output: Value,
+    expected_tool: Option<String>,
+    usage: Option<Usage>,
+}
+
+fn default_task_type() -> String {
+    "tool-calls".into()
+}
+
+/// Token counts a provider reported for one output (thinking tokens are billed as output).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Usage {
+    input_tokens: f64,
+    output_tokens: f64,
+    #[serde(default)]
+    thinking_tokens: f64,
+}
+
+/// Scores of one (model, task type).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Score {
+    pub model: String,
+    pub task_type: String,
+    pub outputs: u64,
+    pub empty_answers: u64,
+    pub valid_json: u64,
+    pub schema_match: u64,
+    pub valid_json_rate: f64,
+    pub schema_match_rate: f64,
+    /// Mean reported tokens per output, when every output reported usage.
+    pub mean_input_tokens: Option<f64>,
+    pub mean_output_tokens: Option<f64>,
+    pub mean_thinking_tokens: Option<f64>,
+    /// The first few failures, as (file:line, reason).
+    pub failures: Vec<(String, String)>,
+}
+
+/// A line that could not be read; scoring goes on without it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Malformed {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Everything scored from one or more outputs files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scores {
+    pub files: Vec<String>,
+    pub scores: Vec<Score>,
+    pub malformed_lines: usize,
+    /// The first few malformed lines (file:line and why).
+    pub malformed: Vec<Malformed>,
+}
+
+impl Scores {
+    pub fn get(&self, model: &str, task_type: &str) -> Option<&Score> {
+        self.scores.iter().find(|s| s.model == model && s.task_type == task_type)
+    }
+}
+
+const KEEP: usize = 5;
+
+/// Scores outputs files given as (file name, JSONL text); malformed lines are counted and
+/// skipped, the rest scored.
+pub fn score_files(inputs: &[(String, String)]) -> Scores {
+    #[derive(Default)]
+    struct Acc {
+        score: Score,
+        usage: Vec<Usage>,
+        usage_missing: bool,
+    }
+    let mut acc: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    let mut out = Scores::default();
+    for (file, text) in inputs {
+        out.files.push(file.clone());
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = serde_json::from_str::<OutputLine>(line)
+                .map_err(|e| e.to_string())
+                .and_then(|l| final_answer(&l.output).map(|a| (l, a)));
+            let (l, answer) = match parsed {
+                Ok(ok) => ok,
+                Err(reason) => {
+                    out.malformed_lines += 1;
+                    if out.malformed.len() < KEEP {
+                        out.malformed.push(Malformed { line: n, reason: format!("{file}:{n}: {reason}") });
+                    }
+                    continue;
+                }
+            };
+            let verdict = score_answer(&answer, l.expected_tool.as_deref());
+            let a = acc.entry((l.model.clone(), l.task_type.clone())).or_default();
+            let s = &mut a.score;
+            s.model = l.model;
+            s.task_type = l.task_type;
+            s.outputs += 1;
+            match &verdict {
+                Verdict::Match => {
+                    s.valid_json += 1;
+                    s.schema_match += 1;
+                }
+                Verdict::SchemaMismatch(_) => s.valid_json += 1,
+                Verdict::EmptyAnswer | Verdict::InvalidJson(_) => {}
+            }
+            if verdict == Verdict::EmptyAnswer {
+                s.empty_answers += 1;
+            }
+            if verdict != Verdict::Match && s.failures.len() < KEEP {
+                let why = match verdict {
+                    Verdict::EmptyAnswer => "empty answer (cut off while thinking?)".to_string(),
+                    Verdict::InvalidJson(e) => format!("invalid JSON: {e}"),
+                    Verdict::SchemaMismatch(e) => format!("schema: {e}"),
+                    Verdict::Match => String::new(),
+                };
+                s.failures.push((format!("{file}:{n}"), why));
+            }
+            match l.usage {
+                Some(u) => a.usage.push(u),
+                None => a.usage_missing = true,
+            }
+        }
+    }
+    out.scores = acc
+        .into_values()
+        .map(|a| {
+            let mut s = a.score;
+            let n = s.outputs.max(1) as f64;
+            s.valid_json_rate = s.valid_json as f64 / n;
+            s.schema_match_rate = s.schema_match as f64 / n;
+            // Means only when every output reported usage: a partial mean misleads.
+            let full = !a.usage_missing && !a.usage.is_empty();
+            let mean = |f: fn(&Usage) -> f64| full.then(|| a.usage.iter().map(f).sum::<f64>() / a.usage.len() as f64);
+            s.mean_input_tokens = mean(|u| u.input_tokens);
+            s.mean_output_tokens = mean(|u| u.output_tokens);
+            s.mean_thinking_tokens = mean(|u| u.thinking_tokens);
+            s
+        })
+        .collect();
+    out
+}
+
+impl std::fmt::Display for Scores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut t = crate::table::Table::new([
+            "model",
+            "task type",
+            "outputs",
+            "empty",
+            "valid JSON",
+            "schema match",
+            "in tok",
+            "answer tok",
+            "thinking tok",
+        ]);
+        let tok = |v: Option<f64>| v.map_or("-".to_string(), |v| crate::table::thousands(v, 0));
+        for s in &self.scores {
+            t.row([
+                s.model.clone(),
+                s.task_type.clone(),
+                s.outputs.to_string(),
+                s.empty_answers.to_string(),
+                format!("{:.1}%", 100.0 * s.valid_json_rate),
+                format!("{:.1}%", 100.0 * s.schema_match_rate),
+                tok(s.mean_input_tokens),
+                tok(s.mean_output_tokens.zip(s.mean_thinking_tokens).map(|(o, th)| o - th)),
+                tok(s.mean_thinking_tokens),
+            ]);
+        }
+        writeln!(f, "Tool-call quality ({}):\n{t}", self.files.join(", "))?;
+        for s in &self.scores {
+            for (line, why) in &s.failures {
+                writeln!(f, "  {} at {line}: {why}", s.model)?;
+            }
+        }
+        if self.malformed_lines > 0 {
+            writeln!(f, "{} malformed line(s) skipped:", self.malformed_lines)?;
+            for m in &self.malformed {
+                writeln!(f, "  {}", m.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinking_is_filtered_and_a_cut_off_answer_is_empty() {
+        let ok = r#"{"tool": "rotate_secret", "params": {"name": "db", "namespace": "prod"}}"#;
+        assert_eq!(final_answer_text(&format!("<think>plan {{\"x\"}}</think>\n{ok}")), ok);
+        assert_eq!(final_answer_text(&format!("```json\n{ok}\n```")), ok);
+        assert_eq!(final_answer_text("<think>still thinking when the cap hit"), "");
+        assert_eq!(
+            final_answer_text(&format!("<|channel|>analysis<|message|>hmm<|end|><|start|>assistant<|channel|>final<|message|>{ok}<|return|>")),
+            ok
+        );
+        let parts = serde_json::json!([{"type": "thinking", "text": "{not json"}, {"type": "text", "text": ok}]);
+        assert_eq!(final_answer(&parts).unwrap(), ok);
+        assert_eq!(score_answer("", None), Verdict::EmptyAnswer);
+    }
+
+    #[test]
+    fn schema_match_checks_tool_required_params_and_types() {
+        let v = |s: &str| score_answer(s, None);
+        assert_eq!(v(r#"{"tool":"restart_pods","params":{"region":"eu","selector":"app=x","only_failed":true}}"#), Verdict::Match);
+        assert_eq!(v(r#"{"tool":"query_metrics","params":{"metric":"p99","window_days":7,"threshold":0.5}}"#), Verdict::Match);
+        let bad = [
+            r#"{"tool":"restart_pods","params":{"region":"eu","selector":"app=x","only_failed":"true"}}"#,
+            r#"{"tool":"scale_deployment","params":{"name":"api","region":"eu","replicas":2.5}}"#,
+            r#"{"tool":"aggregate_cost","params":{"group_by":"team"}}"#,
+            r#"{"tool":"delete_cluster","params":{}}"#,
+            r#"{"tool":"rotate_secret","params":{"name":"a","namespace":"b","force":true}}"#,
+            r#"[{"tool":"rotate_secret"}]"#,
+        ];
+        for b in bad {
+            assert!(matches!(v(b), Verdict::SchemaMismatch(_)), "{b}");
+        }
+        assert!(matches!(v(r#"{"tool": "rotate_secret", "params": {"#), Verdict::InvalidJson(_)));
+        let ok = r#"{"tool":"rotate_secret","params":{"name":"a","namespace":"b"}}"#;
+        assert!(matches!(score_answer(ok, Some("restart_pods")), Verdict::SchemaMismatch(_)));
+    }
+
+    #[test]
+    fn jsonl_scores_per_model_and_counts_malformed_lines() {
+        let ok = r#"{\"tool\":\"rotate_secret\",\"params\":{\"name\":\"a\",\"namespace\":\"b\"}}"#;
+        let text = format!(
+            "{{\"model\":\"m\",\"output\":\"{ok}\",\"usage\":{{\"inputTokens\":100,\"outputTokens\":30,\"thinkingTokens\":10}}}}\n\
+             {{\"model\":\"m\",\"output\":\"<think>never ends\",\"usage\":{{\"inputTokens\":200,\"outputTokens\":50,\"thinkingTokens\":50}}}}\n\
+             not json at all\n\
+             {{\"model\":\"n\",\"taskType\":\"x\",\"output\":\"{{oops\"}}\n"
+        );
+        let s = score_files(&[("o.jsonl".to_string(), text)]);
+        assert_eq!(s.malformed_lines, 1);
+        assert!(s.malformed[0].reason.starts_with("o.jsonl:3:"));
+        let m = s.get("m", "tool-calls").unwrap();
+        assert_eq!((m.outputs, m.empty_answers, m.valid_json, m.schema_match), (2, 1, 1, 1));
+        assert_eq!(m.schema_match_rate, 0.5);
+        assert_eq!(m.mean_input_tokens, Some(150.0));
+        let n = s.get("n", "x").unwrap();
+        assert_eq!((n.outputs, n.valid_json), (1, 0));
+    }
+}

@@ -1,0 +1,111 @@
+//! The command line as a user meets it: exit codes, one-line errors, JSON output, records.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_llm-workbench"))
+}
+
+/// A fresh directory under the target dir for one test's records.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("binary runs");
+    (
+        status.code().expect("exited, not killed"),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+/// Bad input: exit 2 and exactly one line on stderr, no panic or backtrace.
+fn assert_bad_input(cmd: &mut Command, must_mention: &str) {
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 2, "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line, got: {stderr}");
+    assert!(stderr.contains(must_mention), "{stderr:?} should mention {must_mention:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unknown_subcommand_is_one_line_exit_2() {
+    assert_bad_input(bin().arg("nosuch"), "nosuch");
+}
+
+#[test]
+fn missing_records_dir_is_one_line_exit_2() {
+    assert_bad_input(bin().args(["report", "--records", "/nonexistent"]), "/nonexistent");
+}
+
+#[test]
+fn corrupt_record_names_the_file() {
+    let dir = temp_dir("corrupt-record");
+    std::fs::write(dir.join("broken.json"), "{\"schema\": 1, \"bench_id\": ").unwrap();
+    assert_bad_input(bin().args(["report", "--records"]).arg(&dir), "broken.json");
+}
+
+#[test]
+fn help_exits_0() {
+    let (code, stdout, _) = run(bin().arg("--help"));
+    assert_eq!(code, 0);
+    for sub in ["tour", "machine", "report"] {
+        assert!(stdout.contains(sub), "help lists {sub}");
+    }
+}
+
+#[test]
+fn machine_measures_and_report_shows_its_records() {
+    let dir = temp_dir("machine-records");
+    let (code, stdout, stderr) = run(bin()
+        .args(["machine", "--quick", "--json"])
+        .env("WORKBENCH_RECORDS", &dir));
+    assert_eq!(code, 0, "{stderr}");
+    let m: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for field in [
+        "matmul_gflops_1_thread",
+        "matmul_gflops_all_threads",
+        "bandwidth_gb_s_1_thread",
+        "bandwidth_gb_s_all_threads",
+    ] {
+        let v = m[field].as_f64().unwrap_or_else(|| panic!("{field} missing: {m}"));
+        assert!(v > 0.0 && v.is_finite(), "{field} = {v}");
+    }
+
+    let (code, stdout, stderr) = run(bin().args(["report", "--json", "--records"]).arg(&dir));
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["bench_id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"machine/matmul_f32_all_threads"), "{ids:?}");
+    assert!(ids.contains(&"machine/read_bandwidth_all_threads"), "{ids:?}");
+    // The all-threads records are the limits themselves: 100% of the limit.
+    let all = rows.iter().find(|r| r["bench_id"] == "machine/matmul_f32_all_threads").unwrap();
+    let pct = all["percent_of_limit"].as_f64().unwrap();
+    assert!((pct - 100.0).abs() < 1e-9, "{pct}");
+    // Same number in the CLI output and in the record.
+    assert_eq!(all["throughput"]["value"].as_f64(), m["matmul_gflops_all_threads"].as_f64());
+
+    let (code, table, _) = run(bin().args(["report", "--records"]).arg(&dir));
+    assert_eq!(code, 0);
+    assert!(table.contains("machine/read_bandwidth_1_thread") && table.contains("GB/s"));
+}
+
+#[test]
+fn tour_runs_on_the_defaults() {
+    let dir = temp_dir("tour-records");
+    let (code, stdout, stderr) = run(bin()
+        .args(["tour", "--quick", "--json"])
+        .env("WORKBENCH_RECORDS", &dir));
+    assert_eq!(code, 0, "{stderr}");
+    let tour: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let chapters = tour["chapters"].as_array().unwrap();
+    assert_eq!(chapters[0]["folder"], "01-bpe");
+    assert_eq!(chapters.len(), 6);
+    assert!(tour["report"]["rows"].as_array().unwrap().len() >= 4);
+}
