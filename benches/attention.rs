@@ -25,10 +25,17 @@ type Variant = (&'static str, fn(&[Tensor<4>; 3]) -> Tensor<4>);
 
 fn variants() -> Vec<Variant> {
     vec![
-        ("steps", |[q, k, v]| attention(q.clone(), k.clone(), v.clone(), true, None).unwrap()),
-        ("tiled", |[q, k, v]| tiled_attention(q.clone(), k.clone(), v.clone(), true, None, TILE).unwrap()),
+        ("steps", |[q, k, v]| {
+            attention(q.clone(), k.clone(), v.clone(), true, None).unwrap()
+        }),
+        ("tiled", |[q, k, v]| {
+            tiled_attention(q.clone(), k.clone(), v.clone(), true, None, TILE).unwrap()
+        }),
         ("burn_fused", |[q, k, v]| {
-            let options = AttentionModuleOptions { is_causal: true, ..Default::default() };
+            let options = AttentionModuleOptions {
+                is_causal: true,
+                ..Default::default()
+            };
             burn_attention(q.clone(), k.clone(), v.clone(), None, None, options)
         }),
     ]
@@ -37,11 +44,21 @@ fn variants() -> Vec<Variant> {
 fn bench_attention(c: &mut Criterion) {
     let device = Device::flex();
     let mut group = c.benchmark_group("attention");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     for seq in [128usize, 512, 2048, 8192] {
         let n = Distribution::Normal(0.0, 1.0);
         let qkv = [0, 1, 2].map(|_| Tensor::<4>::random([1, HEADS, seq, HEAD_DIM], n, &device));
-        let dims = AttentionDims { batch: 1, heads: HEADS, seq_q: seq, seq_k: seq, head_dim: HEAD_DIM, value_dim: HEAD_DIM };
+        let dims = AttentionDims {
+            batch: 1,
+            heads: HEADS,
+            seq_q: seq,
+            seq_k: seq,
+            head_dim: HEAD_DIM,
+            value_dim: HEAD_DIM,
+        };
         let flops = attention_flops(dims, true);
         group.throughput(Throughput::Elements(flops as u64));
         for (name, run) in variants() {
@@ -49,7 +66,9 @@ fn bench_attention(c: &mut Criterion) {
             if name == "steps" && seq > 2048 {
                 continue;
             }
-            group.bench_with_input(BenchmarkId::new(name, seq), &qkv, |b, qkv| b.iter(|| run(qkv)));
+            group.bench_with_input(BenchmarkId::new(name, seq), &qkv, |b, qkv| {
+                b.iter(|| run(qkv))
+            });
             record(name, seq, flops, || run(&qkv));
         }
         if seq <= 512 {
@@ -73,7 +92,10 @@ fn record<R>(variant: &str, seq: usize, flops: f64, mut run: impl FnMut() -> R) 
         &format!("attention/{variant}/{seq}"),
         "02-attention",
         params,
-        Rate { value: flops / time / 1e9, unit: "GFLOP/s".into() },
+        Rate {
+            value: flops / time / 1e9,
+            unit: "GFLOP/s".into(),
+        },
         time,
     )
     .with_bytes(bytes);

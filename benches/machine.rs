@@ -4,7 +4,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::machine::{
-    BANDWIDTH_ID, MATMUL_ID, bandwidth_buffer, read_bandwidth_gb_s, sum_f32, with_threads,
+    BANDWIDTH_ID, MATMUL_ID, bandwidth_buffer, read_bandwidth_gb_s, sum_f32, thread_pool,
+    with_threads,
 };
 use llm_workbench::records::{Record, Throughput as RecThroughput};
 use std::time::Duration;
@@ -23,10 +24,9 @@ fn bench_machine(c: &mut Criterion) {
             burn::tensor::Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &device);
         group.throughput(Throughput::Elements(2 * (n as u64).pow(3)));
         for threads in [1, cores] {
-            with_threads(threads, || {
-                group.bench_function(format!("n{n}_t{threads}"), |bench| {
-                    bench.iter(|| a.clone().matmul(b.clone()))
-                });
+            let pool = thread_pool(threads);
+            group.bench_function(format!("n{n}_t{threads}"), |bench| {
+                bench.iter(|| pool.install(|| a.clone().matmul(b.clone())))
             });
         }
     }
@@ -41,14 +41,13 @@ fn bench_machine(c: &mut Criterion) {
         std::mem::size_of_val(buffer.as_slice()) as u64
     ));
     for threads in [1, cores] {
-        with_threads(threads, || {
-            group.bench_function(format!("t{threads}"), |bench| {
-                bench.iter(|| {
-                    use rayon::prelude::*;
-                    let chunk = buffer.len().div_ceil(threads * 4);
-                    buffer.par_chunks(chunk).map(sum_f32).sum::<f32>()
-                })
-            });
+        let pool = thread_pool(threads);
+        group.bench_function(format!("t{threads}"), |bench| {
+            bench.iter(|| {
+                use rayon::prelude::*;
+                let chunk = buffer.len().div_ceil(threads * 4);
+                pool.install(|| buffer.par_chunks(chunk).map(sum_f32).sum::<f32>())
+            })
         });
     }
     group.finish();

@@ -73,7 +73,12 @@ impl std::fmt::Display for CompareOutput {
         writeln!(
             f,
             "attention b={} h={} s={} d={} causal={} ({:.3} GFLOP)",
-            self.batch, self.heads, self.seq, self.head_dim, self.causal, self.flops / 1e9
+            self.batch,
+            self.heads,
+            self.seq,
+            self.head_dim,
+            self.causal,
+            self.flops / 1e9
         )?;
         let mut t = Table::new(["variant", "time", "GFLOP/s", "max |Δ| vs burn"]);
         for v in &self.variants {
@@ -96,19 +101,36 @@ fn positive(name: &str, v: usize) -> anyhow::Result<()> {
 }
 
 pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
-    for (name, v) in [("seq", args.seq), ("heads", args.heads), ("head-dim", args.head_dim), ("batch", args.batch), ("tile", args.tile)] {
+    for (name, v) in [
+        ("seq", args.seq),
+        ("heads", args.heads),
+        ("head-dim", args.head_dim),
+        ("batch", args.batch),
+        ("tile", args.tile),
+    ] {
         positive(name, v)?;
     }
     let score_bytes = 4 * args.batch * args.heads * args.seq * args.seq;
     if score_bytes > 4 << 30 {
-        crate::bail_input!("--seq {}: the step-by-step score matrix would need {} (limit 4 GiB)", args.seq, crate::table::bytes(score_bytes as f64));
+        crate::bail_input!(
+            "--seq {}: the step-by-step score matrix would need {} (limit 4 GiB)",
+            args.seq,
+            crate::table::bytes(score_bytes as f64)
+        );
     }
     let causal = !args.no_causal;
     let device = Device::flex();
     let shape = [args.batch, args.heads, args.seq, args.head_dim];
     let n = Distribution::Normal(0.0, 1.0);
     let [q, k, v] = [0, 1, 2].map(|_| Tensor::<4>::random(shape, n, &device));
-    let dims = AttentionDims { batch: args.batch, heads: args.heads, seq_q: args.seq, seq_k: args.seq, head_dim: args.head_dim, value_dim: args.head_dim };
+    let dims = AttentionDims {
+        batch: args.batch,
+        heads: args.heads,
+        seq_q: args.seq,
+        seq_k: args.seq,
+        head_dim: args.head_dim,
+        value_dim: args.head_dim,
+    };
     let flops = attention_flops(dims, causal);
 
     let timed = |f: &dyn Fn() -> Tensor<4>| {
@@ -117,19 +139,46 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
         let out = f();
         (out, t.elapsed().as_secs_f64())
     };
-    let options = AttentionModuleOptions { is_causal: causal, ..Default::default() };
-    let (reference, burn_time) = timed(&|| burn_attention(q.clone(), k.clone(), v.clone(), None, None, options));
-    let mut variants = vec![VariantResult { variant: "burn_fused", time_s: burn_time, gflops: flops / burn_time / 1e9, max_abs_diff_vs_burn: 0.0 }];
+    let options = AttentionModuleOptions {
+        is_causal: causal,
+        ..Default::default()
+    };
+    let (reference, burn_time) =
+        timed(&|| burn_attention(q.clone(), k.clone(), v.clone(), None, None, options));
+    let mut variants = vec![VariantResult {
+        variant: "burn_fused",
+        time_s: burn_time,
+        gflops: flops / burn_time / 1e9,
+        max_abs_diff_vs_burn: 0.0,
+    }];
     let ours: [(&'static str, &dyn Fn() -> Tensor<4>); 2] = [
-        ("steps", &|| attention(q.clone(), k.clone(), v.clone(), causal, None).expect("shapes checked above")),
-        ("tiled", &|| tiled_attention(q.clone(), k.clone(), v.clone(), causal, None, args.tile).expect("shapes checked above")),
+        ("steps", &|| {
+            attention(q.clone(), k.clone(), v.clone(), causal, None).expect("shapes checked above")
+        }),
+        ("tiled", &|| {
+            tiled_attention(q.clone(), k.clone(), v.clone(), causal, None, args.tile)
+                .expect("shapes checked above")
+        }),
     ];
     for (variant, f) in ours {
         let (out, time_s) = timed(f);
         let diff = (out - reference.clone()).abs().max().into_scalar::<f32>() as f64;
-        variants.push(VariantResult { variant, time_s, gflops: flops / time_s / 1e9, max_abs_diff_vs_burn: diff });
+        variants.push(VariantResult {
+            variant,
+            time_s,
+            gflops: flops / time_s / 1e9,
+            max_abs_diff_vs_burn: diff,
+        });
     }
-    Ok(CompareOutput { batch: args.batch, heads: args.heads, seq: args.seq, head_dim: args.head_dim, causal, flops, variants })
+    Ok(CompareOutput {
+        batch: args.batch,
+        heads: args.heads,
+        seq: args.seq,
+        head_dim: args.head_dim,
+        causal,
+        flops,
+        variants,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -149,8 +198,18 @@ pub struct SaturationOutput {
 
 impl std::fmt::Display for SaturationOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "softmax rows over {} random unit-variance keys (entropy as a fraction of uniform)", self.seq)?;
-        let mut t = Table::new(["d_k", "max weight, QKᵀ", "max weight, QKᵀ/√d", "entropy, QKᵀ", "entropy, QKᵀ/√d"]);
+        writeln!(
+            f,
+            "softmax rows over {} random unit-variance keys (entropy as a fraction of uniform)",
+            self.seq
+        )?;
+        let mut t = Table::new([
+            "d_k",
+            "max weight, QKᵀ",
+            "max weight, QKᵀ/√d",
+            "entropy, QKᵀ",
+            "entropy, QKᵀ/√d",
+        ]);
         for r in &self.rows {
             t.row([
                 r.head_dim.to_string(),

@@ -24,9 +24,15 @@ pub struct Cli {
 pub enum Command {
     /// Run every chapter's demonstration on the shipped data, the calculators, and the report.
     Tour(TourArgs),
+    /// Chapter 01: train, encode, decode and count with byte-level BPE tokenizers.
+    #[command(subcommand)]
+    Bpe(crate::bpe_cli::BpeCommand),
     /// Chapter 02: compare attention variants, show why 1/√d_k.
     #[command(subcommand)]
     Attention(crate::attention_cli::AttentionCommand),
+    /// Chapter 03: parameters and FLOPs of a Llama-family config; the seeded training demo.
+    #[command(subcommand)]
+    Block(crate::transformer_cli::BlockCommand),
     /// Measure this machine's limits: matmul GFLOP/s and memory bandwidth GB/s.
     Machine(MachineArgs),
     /// Print every bench record as a table.
@@ -75,16 +81,31 @@ pub struct ReportArgs {
     /// Directory of records [default: $WORKBENCH_RECORDS or target/workbench/records].
     #[arg(long)]
     pub records: Option<PathBuf>,
+    /// Where charts are written [default: target/workbench/report, beside the records].
+    #[arg(long)]
+    pub charts: Option<PathBuf>,
+    /// Tables only, no charts.
+    #[arg(long)]
+    pub no_charts: bool,
 }
 
 /// Prints a result as JSON or as its human-readable form.
+/// Output closed early (`… | head`) is not an error: the reader has what it wanted.
 pub fn emit<T: Serialize + Display>(value: &T, out: JsonFlag) -> anyhow::Result<()> {
-    if out.json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+    use std::io::Write;
+    let text = if out.json {
+        serde_json::to_string_pretty(value)? + "\n"
     } else {
-        print!("{value}");
+        value.to_string()
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A spinner on stderr while long work runs, only when stderr is a terminal.
@@ -157,6 +178,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Tour(args) => crate::tour::run(&args),
+        Command::Bpe(cmd) => crate::bpe_cli::run(&cmd),
+        Command::Block(cmd) => crate::transformer_cli::run(&cmd),
         Command::Attention(cmd) => crate::attention_cli::run(&cmd),
         Command::Budget(args) => crate::budget::cli::run(&args),
         Command::Route(args) => crate::router::cli::run_route(&args),
@@ -179,7 +202,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report(args) => {
             let dir = args.records.unwrap_or_else(crate::records::records_dir);
-            emit(&crate::report::build(&dir)?, args.out)
+            let charts = args
+                .charts
+                .unwrap_or_else(|| crate::plot::charts_dir_for(&dir));
+            let charts = (!args.no_charts).then_some(charts.as_path());
+            emit(&crate::report::build(&dir, charts)?, args.out)
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod attention_cli;
 pub mod bench;
+pub mod bpe_cli;
 pub mod budget;
 pub mod cli;
 pub mod error;
@@ -18,5 +19,6 @@ pub mod report;
 pub mod router;
 pub mod table;
 pub mod tour;
+pub mod transformer_cli;
 
 pub use error::BadInput;

@@ -75,13 +75,18 @@ pub struct MachineReport {
     pub bandwidth_buffer_bytes: usize,
 }
 
-/// Runs `f` on a rayon pool of `threads` threads (burn flex parallelises through rayon).
-pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+/// A rayon pool of `threads` threads (burn flex parallelises through rayon, so running inside
+/// `pool.install` sets how many cores a matmul uses).
+pub fn thread_pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("a rayon pool can be built")
-        .install(f)
+}
+
+/// Runs `f` on a rayon pool of `threads` threads.
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    thread_pool(threads).install(f)
 }
 
 /// f32 matmul rate of burn flex for `n×n · n×n` on the current rayon pool: best of `reps`.

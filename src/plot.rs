@@ -60,7 +60,9 @@ macro_rules! render_both {
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite() && (!log || *v > 0.0))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if !lo.is_finite() {
         return (if log { 0.1 } else { 0.0 }, 1.0);
     }
@@ -74,10 +76,20 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 
 /// A line chart of several series; writes `stem.png` and `stem.svg`.
 pub fn line_chart(stem: &Path, axes: Axes, series: &[Series]) -> anyhow::Result<Vec<PathBuf>> {
-    fn draw<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, axes: Axes, series: &[Series]) -> anyhow::Result<()> {
+    fn draw<DB: DrawingBackend>(
+        area: DrawingArea<DB, Shift>,
+        axes: Axes,
+        series: &[Series],
+    ) -> anyhow::Result<()> {
         area.fill(&WHITE).map_err(err)?;
-        let xs = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), axes.log_x);
-        let ys = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), axes.log_y);
+        let xs = range(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+            axes.log_x,
+        );
+        let ys = range(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            axes.log_y,
+        );
         let mut builder = ChartBuilder::on(&area);
         builder
             .caption(axes.title, (FONT_NAME, 24))
@@ -98,10 +110,15 @@ pub fn line_chart(stem: &Path, axes: Axes, series: &[Series]) -> anyhow::Result<
                 for (i, s) in series.iter().enumerate() {
                     let color = Palette99::pick(i).to_rgba();
                     chart
-                        .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                        .draw_series(LineSeries::new(
+                            s.points.iter().copied(),
+                            color.stroke_width(2),
+                        ))
                         .map_err(err)?
                         .label(s.name.as_str())
-                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+                        .legend(move |(x, y)| {
+                            PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                        });
                     chart
                         .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                         .map_err(err)?;
@@ -117,9 +134,15 @@ pub fn line_chart(stem: &Path, axes: Axes, series: &[Series]) -> anyhow::Result<
         }
         match (axes.log_x, axes.log_y) {
             (false, false) => body!(builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)),
-            (true, false) => body!(builder.build_cartesian_2d((xs.0..xs.1).log_scale(), ys.0..ys.1)),
-            (false, true) => body!(builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())),
-            (true, true) => body!(builder.build_cartesian_2d((xs.0..xs.1).log_scale(), (ys.0..ys.1).log_scale())),
+            (true, false) => {
+                body!(builder.build_cartesian_2d((xs.0..xs.1).log_scale(), ys.0..ys.1))
+            }
+            (false, true) => {
+                body!(builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale()))
+            }
+            (true, true) => body!(
+                builder.build_cartesian_2d((xs.0..xs.1).log_scale(), (ys.0..ys.1).log_scale())
+            ),
         }
         area.present().map_err(err)?;
         Ok(())
@@ -130,14 +153,22 @@ pub fn line_chart(stem: &Path, axes: Axes, series: &[Series]) -> anyhow::Result<
 /// A bar chart, one bar per label; `axes.log_y` gives a log-scale value axis (for costs that
 /// span orders of magnitude). Writes `stem.png` and `stem.svg`.
 pub fn bar_chart(stem: &Path, axes: Axes, bars: &[(String, f64)]) -> anyhow::Result<Vec<PathBuf>> {
-    fn draw<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, axes: Axes, bars: &[(String, f64)]) -> anyhow::Result<()> {
+    fn draw<DB: DrawingBackend>(
+        area: DrawingArea<DB, Shift>,
+        axes: Axes,
+        bars: &[(String, f64)],
+    ) -> anyhow::Result<()> {
         area.fill(&WHITE).map_err(err)?;
         let ys = range(bars.iter().map(|b| b.1), axes.log_y);
         let n = bars.len().max(1);
         let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
         let label_of = move |x: &f64| {
             let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
         };
         let mut builder = ChartBuilder::on(&area);
         builder
@@ -162,14 +193,20 @@ pub fn bar_chart(stem: &Path, axes: Axes, bars: &[(String, f64)]) -> anyhow::Res
                     let color = Palette99::pick(i).to_rgba();
                     let x = i as f64;
                     chart
-                        .draw_series(std::iter::once(Rectangle::new([(x - 0.35, $base), (x + 0.35, *v)], color.filled())))
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(x - 0.35, $base), (x + 0.35, *v)],
+                            color.filled(),
+                        )))
                         .map_err(err)?;
                 }
             }};
         }
         let xr = -0.6..(n as f64 - 0.4);
         if axes.log_y {
-            body!(builder.build_cartesian_2d(xr, (ys.0..ys.1).log_scale()), ys.0)
+            body!(
+                builder.build_cartesian_2d(xr, (ys.0..ys.1).log_scale()),
+                ys.0
+            )
         } else {
             body!(builder.build_cartesian_2d(xr, 0.0..ys.1), 0.0)
         }
@@ -179,11 +216,92 @@ pub fn bar_chart(stem: &Path, axes: Axes, bars: &[(String, f64)]) -> anyhow::Res
     render_both!(stem, draw, axes, bars)
 }
 
+/// A heatmap of a square matrix of weights in [0, 1] (row `i` = query `i`), with the row and
+/// column labels (e.g. tokens). Writes `stem.png` and `stem.svg`.
+pub fn heatmap(
+    stem: &Path,
+    title: &str,
+    labels: &[String],
+    values: &[Vec<f32>],
+) -> anyhow::Result<Vec<PathBuf>> {
+    fn draw<DB: DrawingBackend>(
+        area: DrawingArea<DB, Shift>,
+        title: &str,
+        labels: &[String],
+        values: &[Vec<f32>],
+    ) -> anyhow::Result<()> {
+        use plotters::coord::ranged1d::SegmentValue;
+        area.fill(&WHITE).map_err(err)?;
+        let n = labels.len();
+        // Row 0 is drawn at the top: plotters' y grows upwards, so rows are flipped.
+        let label = |v: &SegmentValue<usize>, flip: bool| match v {
+            SegmentValue::CenterOf(i) if *i < n => {
+                labels[if flip { n - 1 - i } else { *i }].clone()
+            }
+            _ => String::new(),
+        };
+        let mut chart = ChartBuilder::on(&area)
+            .caption(title, (FONT_NAME, 22))
+            .margin(16)
+            .x_label_area_size(90)
+            .y_label_area_size(110)
+            .build_cartesian_2d((0..n).into_segmented(), (0..n).into_segmented())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(n)
+            .y_labels(n)
+            .x_label_formatter(&|v| label(v, false))
+            .y_label_formatter(&|v| label(v, true))
+            .x_label_style(
+                (FONT_NAME, 13)
+                    .into_font()
+                    .transform(FontTransform::Rotate90),
+            )
+            .y_label_style((FONT_NAME, 13))
+            .x_desc("key (attended to)")
+            .y_desc("query")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(values.iter().enumerate().flat_map(|(i, row)| {
+                row.iter().enumerate().map(move |(j, &w)| {
+                    let y = n - 1 - i;
+                    let shade = (255.0 * (1.0 - w.clamp(0.0, 1.0))) as u8;
+                    Rectangle::new(
+                        [
+                            (SegmentValue::Exact(j), SegmentValue::Exact(y)),
+                            (SegmentValue::Exact(j + 1), SegmentValue::Exact(y + 1)),
+                        ],
+                        RGBColor(shade, shade, 255).filled(),
+                    )
+                })
+            }))
+            .map_err(err)?;
+        area.present().map_err(err)?;
+        Ok(())
+    }
+    if values.len() != labels.len() || values.iter().any(|r| r.len() != labels.len()) {
+        anyhow::bail!(
+            "heatmap needs a {0}×{0} matrix for {0} labels",
+            labels.len()
+        );
+    }
+    render_both!(stem, draw, title, labels, values)
+}
+
 /// Where the report's charts go: `target/workbench/report/` beside the records.
 pub fn report_dir() -> PathBuf {
-    crate::records::records_dir()
+    charts_dir_for(&crate::records::records_dir())
+}
+
+/// The `report/` folder beside a records folder.
+pub fn charts_dir_for(records_dir: &Path) -> PathBuf {
+    records_dir
         .parent()
-        .map_or_else(|| PathBuf::from("target/workbench/report"), |p| p.join("report"))
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("report"), |p| p.join("report"))
 }
 
 #[cfg(test)]
@@ -194,16 +312,51 @@ mod tests {
     fn charts_are_written_as_png_and_svg() {
         let dir = std::env::temp_dir().join(format!("wb-plot-{}", std::process::id()));
         let series = [
-            Series { name: "a".into(), points: vec![(1.0, 1.0), (10.0, 5.0), (100.0, 7.0)] },
-            Series { name: "b".into(), points: vec![(1.0, 2.0), (100.0, 3.0)] },
+            Series {
+                name: "a".into(),
+                points: vec![(1.0, 1.0), (10.0, 5.0), (100.0, 7.0)],
+            },
+            Series {
+                name: "b".into(),
+                points: vec![(1.0, 2.0), (100.0, 3.0)],
+            },
         ];
-        let axes = Axes { title: "t", x: "x", y: "y", log_x: true, log_y: false };
+        let axes = Axes {
+            title: "t",
+            x: "x",
+            y: "y",
+            log_x: true,
+            log_y: false,
+        };
         let files = line_chart(&dir.join("line"), axes, &series).unwrap();
-        let bars = [("premium".to_string(), 3750.0), ("economy".to_string(), 21.0)];
-        let axes = Axes { title: "cost", x: "tier", y: "USD", log_x: false, log_y: true };
+        let bars = [
+            ("premium".to_string(), 3750.0),
+            ("economy".to_string(), 21.0),
+        ];
+        let axes = Axes {
+            title: "cost",
+            x: "tier",
+            y: "USD",
+            log_x: false,
+            log_y: true,
+        };
         let more = bar_chart(&dir.join("bars"), axes, &bars).unwrap();
+        let labels: Vec<String> = ["The", " cat", " sat"].map(String::from).to_vec();
+        let weights = vec![
+            vec![1.0, 0.0, 0.0],
+            vec![0.5, 0.5, 0.0],
+            vec![0.2, 0.3, 0.5],
+        ];
+        let more: Vec<PathBuf> = more
+            .into_iter()
+            .chain(heatmap(&dir.join("heat"), "w", &labels, &weights).unwrap())
+            .collect();
         for f in files.iter().chain(&more) {
-            assert!(std::fs::metadata(f).unwrap().len() > 1000, "{} is too small", f.display());
+            assert!(
+                std::fs::metadata(f).unwrap().len() > 1000,
+                "{} is too small",
+                f.display()
+            );
         }
         let svg = std::fs::read_to_string(dir.join("bars.svg")).unwrap();
         assert!(svg.contains("premium"), "bar labels are drawn");

@@ -42,13 +42,14 @@ pub const CHAPTERS: &[(&str, &str, &str)] = &[
 
 /// Whether a chapter has code yet: its crate says so in its first doc lines.
 fn chapter_status(folder: &str) -> &'static str {
-    let lib = std::path::Path::new("chapters")
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("chapters")
         .join(folder)
         .join("src/lib.rs");
     match std::fs::read_to_string(lib) {
         Ok(text) if text.contains("This chapter has no code yet") => "outline only",
         Ok(_) => "ready",
-        Err(_) => "not found from this directory",
+        Err(_) => "source not found",
     }
 }
 
@@ -64,9 +65,41 @@ pub struct ChapterLine {
 pub struct TourOutput {
     pub machine: MachineReport,
     pub chapters: Vec<ChapterLine>,
+    pub bpe: crate::bpe_cli::BpeTour,
+    pub attention: AttentionTour,
+    /// Chapter 03: where a model's parameters and FLOPs live; the seeded training demo.
+    pub transformer: crate::transformer_cli::TransformerTour,
+    /// The serving budget on catalog models: an H100 and this machine.
+    pub budget: crate::budget::tour::BudgetTour,
+    /// The cost router on the reference workload: the per-tier table.
+    pub route: crate::router::cli::TourRoute,
     pub records_dir: String,
     pub records_written: usize,
     pub report: crate::report::Report,
+}
+
+/// Chapter 02's demonstration: why √d_k, and every variant on one input.
+#[derive(Debug, Serialize)]
+pub struct AttentionTour {
+    pub saturation: crate::attention_cli::SaturationOutput,
+    pub compare: crate::attention_cli::CompareOutput,
+}
+
+fn attention_tour(quick: bool) -> anyhow::Result<AttentionTour> {
+    use crate::attention_cli::{CompareArgs, compare, saturation_table};
+    let args = CompareArgs {
+        out: JsonFlag { json: false },
+        seq: if quick { 128 } else { 1024 },
+        heads: 8,
+        head_dim: 64,
+        batch: 1,
+        tile: 128,
+        no_causal: false,
+    };
+    Ok(AttentionTour {
+        saturation: saturation_table(256)?,
+        compare: compare(&args)?,
+    })
 }
 
 pub fn run(args: &TourArgs) -> anyhow::Result<()> {
@@ -92,13 +125,25 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
             status: chapter_status(folder),
         })
         .collect();
+    let progress = Progress::new();
+    progress.set("chapter 01: bpe");
+    let bpe = crate::bpe_cli::tour_section(if args.quick { 512 } else { 2048 })?;
+    progress.set("chapter 02: attention");
+    let attention = attention_tour(args.quick)?;
+    drop(progress);
+
     let dir = crate::records::records_dir();
     let out = TourOutput {
         machine,
         chapters,
+        bpe,
+        attention,
+        transformer: crate::transformer_cli::tour(args.quick)?,
+        budget: crate::budget::tour::run(),
+        route: crate::router::cli::tour_section()?,
         records_dir: dir.display().to_string(),
         records_written: records.len(),
-        report: crate::report::build(&dir)?,
+        report: crate::report::build(&dir, Some(&crate::plot::charts_dir_for(&dir)))?,
     };
     emit(
         &out,
@@ -117,6 +162,15 @@ impl std::fmt::Display for TourOutput {
             t.row([c.folder, c.title, c.status, c.teaches]);
         }
         writeln!(f, "{t}")?;
+        writeln!(f, "== Chapter 01: BPE, token inflation ==\n{}", self.bpe)?;
+        writeln!(
+            f,
+            "== Chapter 02: attention ==\n{}\n{}",
+            self.attention.saturation, self.attention.compare
+        )?;
+        writeln!(f, "== Chapter 03: the transformer block ==\n{}", self.transformer)?;
+        writeln!(f, "== Serving budget ==\n{}", self.budget)?;
+        writeln!(f, "== Cost router ==\n{}", self.route)?;
         writeln!(f, "== Report ==")?;
         writeln!(
             f,

@@ -18,7 +18,10 @@ fn h100() -> hardware::Hardware {
 #[test]
 fn llama_3_1_8b_bf16_kv_is_128_kib_per_token() {
     // Published everywhere for Llama 3 8B: 2 × 32 layers × 8 KV heads × 128 × 2 bytes.
-    assert_eq!(kv_bytes_per_token(&model("llama-3.1-8b"), KvDtype::Bf16, 1), 128.0 * 1024.0);
+    assert_eq!(
+        kv_bytes_per_token(&model("llama-3.1-8b"), KvDtype::Bf16, 1),
+        128.0 * 1024.0
+    );
 }
 
 #[test]
@@ -89,7 +92,13 @@ fn parameter_counts_match_the_published_totals() {
         let Some(p) = &a.published else { continue };
         let c = param_counts(&a);
         let total_err = (c.total() - p.params_total).abs() / p.params_total;
-        assert!(total_err < 0.02, "{}: computed {:.4e} vs published {:.4e}", a.id, c.total(), p.params_total);
+        assert!(
+            total_err < 0.02,
+            "{}: computed {:.4e} vs published {:.4e}",
+            a.id,
+            c.total(),
+            p.params_total
+        );
         if let Some(active) = p.params_active {
             let ours = if p.active_excludes_input_embedding {
                 c.active_without_input_embedding()
@@ -97,7 +106,13 @@ fn parameter_counts_match_the_published_totals() {
                 c.active()
             };
             let err = (ours - active).abs() / active;
-            assert!(err < 0.03, "{}: active {:.4e} vs published {:.4e}", a.id, ours, active);
+            assert!(
+                err < 0.03,
+                "{}: active {:.4e} vs published {:.4e}",
+                a.id,
+                ours,
+                active
+            );
         }
     }
 }
@@ -108,11 +123,20 @@ fn every_catalog_entry_has_a_source_and_a_date() {
     assert!(list.len() >= 14);
     for a in &list {
         assert!(a.source.starts_with("https://"), "{}", a.id);
-        assert!(a.date.len() == 10 && a.date.starts_with("20"), "{}: {}", a.id, a.date);
+        assert!(
+            a.date.len() == 10 && a.date.starts_with("20"),
+            "{}: {}",
+            a.id,
+            a.date
+        );
     }
     for h in hardware::catalog() {
         assert!(h.spec_source.starts_with("https://"), "{}", h.id);
-        assert!(h.price_as_of.is_some() && h.price_source.is_some(), "{}", h.id);
+        assert!(
+            h.price_as_of.is_some() && h.price_source.is_some(),
+            "{}",
+            h.id
+        );
     }
 }
 
@@ -182,7 +206,11 @@ fn concurrency_is_pool_tokens_over_request_tokens_like_vllm() {
     let b = plan(&a, &h100(), &s).unwrap();
     // 8000 tokens occupy 500 blocks of 16 = 8000 tokens; pool tokens are whole blocks.
     let by_tokens = b.pool_tokens as f64 / round_up_to_block(8000, 16) as f64;
-    assert!((b.max_concurrency - by_tokens).abs() < 16.0 / 8000.0, "{} vs {by_tokens}", b.max_concurrency);
+    assert!(
+        (b.max_concurrency - by_tokens).abs() < 16.0 / 8000.0,
+        "{} vs {by_tokens}",
+        b.max_concurrency
+    );
     assert_eq!(round_up_to_block(1000, 16), 1008);
     // Pool = 0.9 × memory − weights − overhead.
     let pool = 0.9 * b.memory_bytes_per_gpu - b.weight_bytes_per_gpu - b.overhead_bytes_per_gpu;
@@ -198,9 +226,14 @@ fn tensor_parallel_splits_kv_heads_and_replicates_below_one_per_rank() {
     // 8 KV heads on 16 ranks: each rank keeps one (replicated), not half of one.
     assert_eq!(kv_bytes_per_token(&a, KvDtype::Bf16, 16), one / 8.0);
     // 70B in bf16 needs TP; the error says which TP fits.
-    let err = plan(&a, &h100(), &Settings::default()).unwrap_err().to_string();
+    let err = plan(&a, &h100(), &Settings::default())
+        .unwrap_err()
+        .to_string();
     // 141 GB of weights: two H100s hold them (with little room for KV), or one in fp8.
-    assert!(err.contains("does not fit") && err.contains("--tp 2") && err.contains("fp8"), "{err}");
+    assert!(
+        err.contains("does not fit") && err.contains("--tp 2") && err.contains("fp8"),
+        "{err}"
+    );
     let s = Settings {
         tp: 4,
         ..Settings::default()
@@ -259,7 +292,8 @@ fn prefill_attention_pairs() {
 
 #[test]
 fn context_distributions_and_tenants() {
-    let d = ContextDistribution::from_percentiles(&[(50.0, 2048), (90.0, 8192), (99.0, 32768)], 65536);
+    let d =
+        ContextDistribution::from_percentiles(&[(50.0, 2048), (90.0, 8192), (99.0, 32768)], 65536);
     let w: Vec<f64> = d.points.iter().map(|p| p.0).collect();
     assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     assert_eq!(d.points.last().unwrap().1, 65536);
@@ -270,8 +304,16 @@ fn context_distributions_and_tenants() {
         context_tokens: 32768,
         distribution: Some(ContextDistribution::from_list(&[1024, 1024, 4096, 32768])),
         tenants: vec![
-            Tenant { name: "chat".into(), context_cap_tokens: 8192, share: 0.6 },
-            Tenant { name: "rag".into(), context_cap_tokens: 32768, share: 0.4 },
+            Tenant {
+                name: "chat".into(),
+                context_cap_tokens: 8192,
+                share: 0.6,
+            },
+            Tenant {
+                name: "rag".into(),
+                context_cap_tokens: 32768,
+                share: 0.4,
+            },
         ],
         ..Settings::default()
     };
@@ -282,10 +324,33 @@ fn context_distributions_and_tenants() {
     let chat = &b.tenants[0];
     assert_eq!(
         chat.max_concurrency,
-        (0.6 * b.kv_pool_bytes_per_gpu / kv_bytes_per_request(&a, KvDtype::Bf16, 1, 8192, 16)).floor() as u64
+        (0.6 * b.kv_pool_bytes_per_gpu / kv_bytes_per_request(&a, KvDtype::Bf16, 1, 8192, 16))
+            .floor() as u64
     );
-    let over = tenant_budgets(1e9, &[Tenant { name: "x".into(), context_cap_tokens: 1024, share: 0.7 }, Tenant { name: "y".into(), context_cap_tokens: 1 << 20, share: 0.5 }], 131072, |c| c as f64);
-    assert!(over[0].problem.as_deref().unwrap().contains("oversubscribed"));
+    let over = tenant_budgets(
+        1e9,
+        &[
+            Tenant {
+                name: "x".into(),
+                context_cap_tokens: 1024,
+                share: 0.7,
+            },
+            Tenant {
+                name: "y".into(),
+                context_cap_tokens: 1 << 20,
+                share: 0.5,
+            },
+        ],
+        131072,
+        |c| c as f64,
+    );
+    assert!(
+        over[0]
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("oversubscribed")
+    );
     assert!(over[1].problem.as_deref().unwrap().contains("exceeds"));
 }
 
@@ -300,8 +365,14 @@ fn vllm_flags_follow_the_budget() {
     let b = plan(&a, &h100(), &s).unwrap();
     assert_eq!(b.vllm.max_model_len, 32768);
     assert_eq!(b.vllm.kv_cache_dtype, "fp8");
-    assert_eq!(b.vllm.max_num_seqs, (b.max_concurrency.floor() as u64).min(256));
-    assert!(b.vllm_command.starts_with("vllm serve Qwen/Qwen3-8B --max-model-len 32768"));
+    assert_eq!(
+        b.vllm.max_num_seqs,
+        (b.max_concurrency.floor() as u64).min(256)
+    );
+    assert!(
+        b.vllm_command
+            .starts_with("vllm serve Qwen/Qwen3-8B --max-model-len 32768")
+    );
     assert!(b.vllm_command.contains("--block-size 16"));
 }
 
@@ -317,8 +388,26 @@ fn hf_configs_read_like_the_catalog() {
     let a = arch::from_hf_config(&llama, "llama.json").unwrap();
     let c = model("llama-3.1-8b");
     assert_eq!(
-        (a.layers, a.hidden, a.heads, a.kv_heads, a.head_dim, a.intermediate, a.vocab, a.tied_embeddings),
-        (c.layers, c.hidden, c.heads, c.kv_heads, c.head_dim, c.intermediate, c.vocab, c.tied_embeddings)
+        (
+            a.layers,
+            a.hidden,
+            a.heads,
+            a.kv_heads,
+            a.head_dim,
+            a.intermediate,
+            a.vocab,
+            a.tied_embeddings
+        ),
+        (
+            c.layers,
+            c.hidden,
+            c.heads,
+            c.kv_heads,
+            c.head_dim,
+            c.intermediate,
+            c.vocab,
+            c.tied_embeddings
+        )
     );
     assert_eq!(param_counts(&a).total(), param_counts(&c).total());
 
@@ -342,11 +431,13 @@ fn hf_configs_read_like_the_catalog() {
         "num_local_experts": 32, "num_experts_per_tok": 4, "experts_per_token": 4,
         "sliding_window": 128, "max_position_embeddings": 131072, "vocab_size": 201088,
         "tie_word_embeddings": false, "attention_bias": true,
+        "quantization_config": {"quant_method": "mxfp4"},
         "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]
     });
     let o = arch::from_hf_config(&oss, "oss.json").unwrap();
     assert_eq!(o.sliding_window.as_ref().unwrap().pattern, "LGLG");
     assert_eq!(o.moe.as_ref().unwrap().experts, 32);
+    assert_eq!(o.native_weights, model("gpt-oss-20b").native_weights);
 
     let ds = serde_json::json!({
         "model_type": "deepseek_v3", "hidden_size": 7168, "intermediate_size": 18432,
@@ -357,7 +448,10 @@ fn hf_configs_read_like_the_catalog() {
         "max_position_embeddings": 163840, "vocab_size": 129280, "tie_word_embeddings": false
     });
     let d = arch::from_hf_config(&ds, "ds.json").unwrap();
-    assert_eq!(param_counts(&d).total(), param_counts(&model("deepseek-v3")).total());
+    assert_eq!(
+        param_counts(&d).total(),
+        param_counts(&model("deepseek-v3")).total()
+    );
     assert_eq!(kv_bytes_per_token(&d, KvDtype::Bf16, 1), 70_272.0);
 
     // Qwen3 decouples head_dim: a config without it is refused, not guessed.
@@ -366,7 +460,9 @@ fn hf_configs_read_like_the_catalog() {
         "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 36,
         "max_position_embeddings": 40960, "vocab_size": 151936
     });
-    let err = arch::from_hf_config(&qwen3, "q.json").unwrap_err().to_string();
+    let err = arch::from_hf_config(&qwen3, "q.json")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("head_dim"), "{err}");
 }
 
@@ -374,7 +470,10 @@ fn hf_configs_read_like_the_catalog() {
 fn close_matches_suggest_the_intended_id() {
     let ids = arch::catalog();
     let ids: Vec<&str> = ids.iter().map(|a| a.id.as_str()).collect();
-    assert_eq!(arch::close_matches("llama-3.1-8", ids.iter().copied())[0], "llama-3.1-8b");
+    assert_eq!(
+        arch::close_matches("llama-3.1-8", ids.iter().copied())[0],
+        "llama-3.1-8b"
+    );
     assert!(arch::close_matches("qwen3-30b", ids.iter().copied()).contains(&"qwen3-30b-a3b"));
 }
 

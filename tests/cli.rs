@@ -16,7 +16,11 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("binary runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("binary runs");
     (
         status.code().expect("exited, not killed"),
         String::from_utf8(stdout).unwrap(),
@@ -28,8 +32,15 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
 fn assert_bad_input(cmd: &mut Command, must_mention: &str) {
     let (code, _, stderr) = run(cmd);
     assert_eq!(code, 2, "stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line, got: {stderr}");
-    assert!(stderr.contains(must_mention), "{stderr:?} should mention {must_mention:?}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line, got: {stderr}"
+    );
+    assert!(
+        stderr.contains(must_mention),
+        "{stderr:?} should mention {must_mention:?}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -40,7 +51,10 @@ fn unknown_subcommand_is_one_line_exit_2() {
 
 #[test]
 fn missing_records_dir_is_one_line_exit_2() {
-    assert_bad_input(bin().args(["report", "--records", "/nonexistent"]), "/nonexistent");
+    assert_bad_input(
+        bin().args(["report", "--records", "/nonexistent"]),
+        "/nonexistent",
+    );
 }
 
 #[test]
@@ -73,7 +87,9 @@ fn machine_measures_and_report_shows_its_records() {
         "bandwidth_gb_s_1_thread",
         "bandwidth_gb_s_all_threads",
     ] {
-        let v = m[field].as_f64().unwrap_or_else(|| panic!("{field} missing: {m}"));
+        let v = m[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field} missing: {m}"));
         assert!(v > 0.0 && v.is_finite(), "{field} = {v}");
     }
 
@@ -81,15 +97,27 @@ fn machine_measures_and_report_shows_its_records() {
     assert_eq!(code, 0, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let rows = report["rows"].as_array().unwrap();
-    let ids: Vec<&str> = rows.iter().map(|r| r["bench_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["bench_id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"machine/matmul_f32_all_threads"), "{ids:?}");
-    assert!(ids.contains(&"machine/read_bandwidth_all_threads"), "{ids:?}");
+    assert!(
+        ids.contains(&"machine/read_bandwidth_all_threads"),
+        "{ids:?}"
+    );
     // The all-threads records are the limits themselves: 100% of the limit.
-    let all = rows.iter().find(|r| r["bench_id"] == "machine/matmul_f32_all_threads").unwrap();
+    let all = rows
+        .iter()
+        .find(|r| r["bench_id"] == "machine/matmul_f32_all_threads")
+        .unwrap();
     let pct = all["percent_of_limit"].as_f64().unwrap();
     assert!((pct - 100.0).abs() < 1e-9, "{pct}");
     // Same number in the CLI output and in the record.
-    assert_eq!(all["throughput"]["value"].as_f64(), m["matmul_gflops_all_threads"].as_f64());
+    assert_eq!(
+        all["throughput"]["value"].as_f64(),
+        m["matmul_gflops_all_threads"].as_f64()
+    );
 
     let (code, table, _) = run(bin().args(["report", "--records"]).arg(&dir));
     assert_eq!(code, 0);
@@ -108,4 +136,20 @@ fn tour_runs_on_the_defaults() {
     assert_eq!(chapters[0]["folder"], "01-bpe");
     assert_eq!(chapters.len(), 6);
     assert!(tour["report"]["rows"].as_array().unwrap().len() >= 4);
+}
+
+/// `llm-workbench … | head` closes the pipe early: that is not a crash.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let mut child = bin()
+        .args(["attention", "saturation", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }

@@ -200,10 +200,13 @@ impl Architecture {
         ];
         for (field, v) in positive {
             if v == 0 {
-                bail_input!("{origin}: model {}: field `{field}` must be positive", self.id);
+                bail_input!(
+                    "{origin}: model {}: field `{field}` must be positive",
+                    self.id
+                );
             }
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             bail_input!(
                 "{origin}: model {}: heads ({}) must be a multiple of kv_heads ({})",
                 self.id,
@@ -211,17 +214,16 @@ impl Architecture {
                 self.kv_heads
             );
         }
-        if let Some(sw) = &self.sliding_window {
-            if sw.tokens == 0
+        if let Some(sw) = &self.sliding_window
+            && (sw.tokens == 0
                 || sw.pattern.is_empty()
-                || !sw.pattern.bytes().all(|b| b == b'L' || b == b'G')
-            {
-                bail_input!(
-                    "{origin}: model {}: sliding_window needs tokens > 0 and a pattern of L/G letters, got {:?}",
-                    self.id,
-                    sw
-                );
-            }
+                || !sw.pattern.bytes().all(|b| b == b'L' || b == b'G'))
+        {
+            bail_input!(
+                "{origin}: model {}: sliding_window needs tokens > 0 and a pattern of L/G letters, got {:?}",
+                self.id,
+                sw
+            );
         }
         if let Some(m) = &self.moe {
             if m.experts == 0 || m.active_experts == 0 || m.active_experts > m.experts {
@@ -233,7 +235,10 @@ impl Architecture {
                 );
             }
             if m.dense_layers > self.layers {
-                bail_input!("{origin}: model {}: moe.dense_layers exceeds layers", self.id);
+                bail_input!(
+                    "{origin}: model {}: moe.dense_layers exceeds layers",
+                    self.id
+                );
             }
         }
         Ok(())
@@ -268,20 +273,29 @@ fn one_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 
-/// Ids within a small edit distance of `wanted` (or sharing a prefix with it), closest first.
+/// Ids that contain `wanted` (or share its first four letters) first, then those within a
+/// small edit distance of it, closest first.
 pub fn close_matches<'a>(wanted: &str, ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let w = wanted.to_lowercase();
-    let mut scored: Vec<(usize, &str)> = ids
+    let prefix: String = w.chars().take(4).collect();
+    let mut scored: Vec<(u8, usize, &str)> = ids
         .into_iter()
-        .map(|id| {
+        .filter_map(|id| {
             let d = edit_distance(&w, id);
-            let related = id.contains(&w) || w.contains(id) || id.starts_with(&w[..w.len().min(4)]);
-            (if related { d.min(2) } else { d }, id)
+            let class = if id.contains(&w) || w.contains(id) {
+                0
+            } else if id.starts_with(&prefix) {
+                1
+            } else if d <= (id.len() / 3).max(3) {
+                2
+            } else {
+                return None;
+            };
+            Some((class, d, id))
         })
-        .filter(|(d, id)| *d <= (id.len() / 3).max(3))
         .collect();
     scored.sort();
-    scored.into_iter().take(5).map(|(_, id)| id).collect()
+    scored.into_iter().take(5).map(|(_, _, id)| id).collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -329,6 +343,27 @@ pub fn resolve(spec: &str) -> anyhow::Result<Architecture> {
     )
 }
 
+/// The checkpoint's own quantization, from `quantization_config.quant_method`: gpt-oss ships
+/// MXFP4 experts, DeepSeek-V3 fp8 linear layers.
+fn native_weights(root: &serde_json::Value) -> Option<NativeWeights> {
+    use super::calc::{QuantScope, WeightDtype};
+    let method = root
+        .get("quantization_config")?
+        .get("quant_method")?
+        .as_str()?;
+    match method {
+        "mxfp4" => Some(NativeWeights {
+            dtype: WeightDtype::Mxfp4,
+            scope: QuantScope::Experts,
+        }),
+        "fp8" => Some(NativeWeights {
+            dtype: WeightDtype::Fp8,
+            scope: QuantScope::Blocks,
+        }),
+        _ => None,
+    }
+}
+
 /// Reads an architecture from a Hugging Face `config.json` (Llama, Mistral, Mixtral, Qwen2/3,
 /// Qwen3-MoE, Gemma 2/3, gpt-oss, DeepSeek-V2/V3, GPT-2 field names). A missing field that the
 /// budget needs is bad input naming it.
@@ -358,13 +393,16 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
     let hidden = need(&["hidden_size", "n_embd"])?;
     let heads = need(&["num_attention_heads", "n_head"])?;
     let kv_heads = num(&["num_key_value_heads"]).unwrap_or(heads);
-    let mla = c.get("kv_lora_rank").and_then(|v| v.as_u64()).map(|kv_lora_rank| Mla {
-        kv_lora_rank,
-        qk_rope_head_dim: num(&["qk_rope_head_dim"]).unwrap_or(64),
-        qk_nope_head_dim: num(&["qk_nope_head_dim"]).unwrap_or(128),
-        v_head_dim: num(&["v_head_dim"]).unwrap_or(128),
-        q_lora_rank: num(&["q_lora_rank"]),
-    });
+    let mla = c
+        .get("kv_lora_rank")
+        .and_then(|v| v.as_u64())
+        .map(|kv_lora_rank| Mla {
+            kv_lora_rank,
+            qk_rope_head_dim: num(&["qk_rope_head_dim"]).unwrap_or(64),
+            qk_nope_head_dim: num(&["qk_nope_head_dim"]).unwrap_or(128),
+            v_head_dim: num(&["v_head_dim"]).unwrap_or(128),
+            q_lora_rank: num(&["q_lora_rank"]),
+        });
     // head_dim: explicit when the config has it. Families whose head_dim is decoupled from
     // hidden/heads must state it; the classic families define it as hidden/heads (that is what
     // their modelling code does when the field is absent).
@@ -372,15 +410,23 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         (_, Some(m)) => m.qk_nope_head_dim + m.qk_rope_head_dim,
         (Some(d), None) => d,
         (None, None) => {
-            const DECOUPLED: [&str; 6] =
-                ["gemma2", "gemma3", "gemma3_text", "qwen3", "qwen3_moe", "gpt_oss"];
+            const DECOUPLED: [&str; 6] = [
+                "gemma2",
+                "gemma3",
+                "gemma3_text",
+                "qwen3",
+                "qwen3_moe",
+                "gpt_oss",
+            ];
             if DECOUPLED.contains(&model_type.as_str()) {
                 bail_input!(
                     "{origin}: missing field `head_dim`: {model_type} does not use hidden_size / num_attention_heads"
                 );
             }
             if heads == 0 || hidden % heads != 0 {
-                bail_input!("{origin}: missing field `head_dim` and hidden_size is not a multiple of num_attention_heads");
+                bail_input!(
+                    "{origin}: missing field `head_dim` and hidden_size is not a multiple of num_attention_heads"
+                );
             }
             hidden / heads
         }
@@ -447,14 +493,14 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         _ => None,
     };
 
-    let attention_bias = if is_gpt2 || c.get("attention_bias").and_then(|v| v.as_bool()) == Some(true)
-    {
-        AttentionBias::All
-    } else if model_type == "qwen2" {
-        AttentionBias::Qkv
-    } else {
-        AttentionBias::None
-    };
+    let attention_bias =
+        if is_gpt2 || c.get("attention_bias").and_then(|v| v.as_bool()) == Some(true) {
+            AttentionBias::All
+        } else if model_type == "qwen2" {
+            AttentionBias::Qkv
+        } else {
+            AttentionBias::None
+        };
     let name = root
         .get("_name_or_path")
         .and_then(|v| v.as_str())
@@ -483,8 +529,16 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         vocab,
         tied_embeddings,
         max_context,
-        mlp: if is_gpt2 { MlpKind::Plain } else { MlpKind::Gated },
-        norm: if is_gpt2 { NormKind::Layer } else { NormKind::Rms },
+        mlp: if is_gpt2 {
+            MlpKind::Plain
+        } else {
+            MlpKind::Gated
+        },
+        norm: if is_gpt2 {
+            NormKind::Layer
+        } else {
+            NormKind::Rms
+        },
         norms_per_layer: if model_type.starts_with("gemma") && model_type != "gemma" {
             4
         } else {
@@ -497,7 +551,7 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         sliding_window,
         moe,
         mla,
-        native_weights: None,
+        native_weights: native_weights(root),
         published: None,
         notes: None,
     };

@@ -152,7 +152,8 @@ impl ParamCounts {
 /// Parameters of one attention layer.
 ///
 /// Standard: q = hidden·heads·head_dim, k = v = hidden·kv_heads·head_dim, o = heads·head_dim·hidden,
-/// + biases (qkv: q+k+v widths; all: + hidden) + q/k norms (2·head_dim).
+/// plus biases (qkv: q+k+v widths; all: + hidden) and q/k norms (2·head_dim).
+///
 /// MLA: q = hidden·q_lora + q_lora + q_lora·heads·(nope+rope) (or hidden·heads·(nope+rope)
 /// without q_lora); kv_a = hidden·(kv_lora+rope) + kv_lora; kv_b = kv_lora·heads·(nope+v);
 /// o = heads·v·hidden.
@@ -221,7 +222,8 @@ pub fn param_counts(a: &Architecture) -> ParamCounts {
             p.dense_mlp = m.dense_layers as f64 * mlp_params(a, a.intermediate);
             p.routed_experts = moe_layers * m.experts as f64 * expert;
             p.active_routed_experts = moe_layers * m.active_experts as f64 * expert;
-            p.shared_experts = moe_layers * m.shared_experts as f64 * mlp_params(a, m.shared_intermediate);
+            p.shared_experts =
+                moe_layers * m.shared_experts as f64 * mlp_params(a, m.shared_intermediate);
             let router_bias = if a.mlp_bias { m.experts as f64 } else { 0.0 };
             p.router = moe_layers * (m.experts as f64 * h + router_bias);
         }
@@ -251,7 +253,11 @@ impl WeightBytes {
 /// dtype applies to its scope, every other weight is bf16 (f32 when the scheme is f32).
 pub fn weight_bytes(p: &ParamCounts, s: WeightScheme) -> WeightBytes {
     let q = bits_per_weight(s.dtype, s.group_size) / 8.0;
-    let rest = if s.dtype == WeightDtype::F32 { 4.0 } else { 2.0 };
+    let rest = if s.dtype == WeightDtype::F32 {
+        4.0
+    } else {
+        2.0
+    };
     let (small, blocks, experts) = match s.scope {
         QuantScope::All => (q, q, q),
         QuantScope::Blocks => (rest, q, q),
@@ -269,11 +275,7 @@ pub fn weight_bytes(p: &ParamCounts, s: WeightScheme) -> WeightBytes {
 /// KV heads each tensor-parallel rank holds: kv_heads / tp when tp divides them, else 1 — a
 /// KV head is replicated on every rank that needs it when kv_heads < tp (vLLM's rule).
 pub fn kv_heads_per_rank(kv_heads: u64, tp: u64) -> u64 {
-    if kv_heads >= tp {
-        kv_heads / tp
-    } else {
-        1
-    }
+    if kv_heads >= tp { kv_heads / tp } else { 1 }
 }
 
 /// KV bytes one token adds to one layer on one rank.
@@ -356,7 +358,11 @@ pub fn overhead_bytes(
     let ffn_width = match &a.moe {
         Some(m) => (m.active_experts * m.expert_intermediate
             + m.shared_experts * m.shared_intermediate)
-            .max(if m.dense_layers > 0 { a.intermediate } else { 0 }),
+            .max(if m.dense_layers > 0 {
+                a.intermediate
+            } else {
+                0
+            }),
         None => a.intermediate,
     } as f64;
     let tp = tp.max(1) as f64;
@@ -473,7 +479,11 @@ pub fn tenant_budgets(
         .map(|t| {
             let bytes = t.share * pool_bytes.max(0.0);
             let req = per_request(t.context_cap_tokens);
-            let n = if req > 0.0 { (bytes / req).floor() as u64 } else { 0 };
+            let n = if req > 0.0 {
+                (bytes / req).floor() as u64
+            } else {
+                0
+            };
             let problem = if t.context_cap_tokens > max_context_tokens {
                 Some(format!(
                     "context cap {} exceeds the model's {} tokens",
@@ -504,7 +514,12 @@ pub fn tenant_budgets(
 /// Bytes of weights on one GPU. Tensor parallel splits every matrix across `tp` ranks
 /// (total / tp); with expert parallel the routed experts go whole to ranks instead, so a rank
 /// holds ⌈experts / tp⌉ of them.
-pub fn weight_bytes_per_gpu(w: &WeightBytes, a: &Architecture, tp: u64, expert_parallel: bool) -> f64 {
+pub fn weight_bytes_per_gpu(
+    w: &WeightBytes,
+    a: &Architecture,
+    tp: u64,
+    expert_parallel: bool,
+) -> f64 {
     let tp_f = tp.max(1) as f64;
     let experts = match (&a.moe, expert_parallel) {
         (Some(m), true) => {
@@ -609,8 +624,7 @@ pub fn decode_step_flops(a: &Architecture, p: &ParamCounts, batch: u64, context:
             2.0 * a.heads as f64 * (dqk + dv) * span as f64
         })
         .sum();
-    batch as f64
-        * (2.0 * (block_matmul_params(p) + a.vocab as f64 * a.hidden as f64) + attention)
+    batch as f64 * (2.0 * (block_matmul_params(p) + a.vocab as f64 * a.hidden as f64) + attention)
 }
 
 /// Roofline time of one decode step: the slower of streaming the bytes and doing the FLOPs,

@@ -96,9 +96,11 @@ pub fn parse_tokens(s: &str) -> Result<u64, String> {
             None => (t.clone(), 1),
         },
     };
-    match digits.parse::<u64>() {
-        Ok(v) if v > 0 => Ok(v * mult),
-        _ => Err(format!("`{s}` is not a positive size (e.g. 4096, 8k, 128k)")),
+    match digits.parse::<u64>().ok().and_then(|v| v.checked_mul(mult)) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a positive size (e.g. 4096, 8k, 128k)"
+        )),
     }
 }
 
@@ -148,8 +150,8 @@ fn parse_percentiles(s: &str) -> anyhow::Result<Vec<(f64, u64)>> {
             if !(pct > 0.0 && pct <= 100.0) {
                 bail_input!("--context-percentiles: `{part}` is not pNN=TOKENS with 0 < NN <= 100");
             }
-            let tokens = parse_tokens(v)
-                .map_err(|e| crate::error::bad_input("--context-percentiles", e))?;
+            let tokens =
+                parse_tokens(v).map_err(|e| crate::error::bad_input("--context-percentiles", e))?;
             Ok((pct, tokens))
         })
         .collect()
@@ -178,7 +180,9 @@ fn parse_tenant(s: &str) -> anyhow::Result<Tenant> {
 /// Builds settings from the arguments (the model is needed for the default context).
 pub fn settings(args: &BudgetArgs, a: &Architecture) -> anyhow::Result<Settings> {
     let distribution = match (&args.context_percentiles, args.contexts.is_empty()) {
-        (Some(_), false) => bail_input!("give either --contexts or --context-percentiles, not both"),
+        (Some(_), false) => {
+            bail_input!("give either --contexts or --context-percentiles, not both")
+        }
         (Some(p), true) => {
             let points = parse_percentiles(p)?;
             let max = args
@@ -195,12 +199,12 @@ pub fn settings(args: &BudgetArgs, a: &Architecture) -> anyhow::Result<Settings>
             .map_or(4096.min(a.max_context), ContextDistribution::max_tokens)
     });
     if let Some(o) = args.overhead_gib
-        && !(o >= 0.0)
+        && (o < 0.0 || o.is_nan())
     {
         bail_input!("--overhead-gib {o}: must be zero or positive");
     }
     if let Some(p) = args.usd_per_hour
-        && !(p >= 0.0)
+        && (p < 0.0 || p.is_nan())
     {
         bail_input!("--usd-per-hour {p}: must be zero or positive");
     }
@@ -250,7 +254,9 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
         return emit(&sweep(args, spec)?, args.out);
     }
     let Some(model) = &args.model else {
-        bail_input!("--model is required (a catalog id, a config.json or a .gguf file; --list shows the ids)");
+        bail_input!(
+            "--model is required (a catalog id, a config.json or a .gguf file; --list shows the ids)"
+        );
     };
     let a = arch::resolve(model)?;
     let dir = crate::records::records_dir();
@@ -262,7 +268,9 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
         Some(measured::compare(&records, &hw, &dir.display().to_string()))
     } else {
         if args.calibrate {
-            bail_input!("--calibrate needs --hardware this-machine (the records are measured here)");
+            bail_input!(
+                "--calibrate needs --hardware this-machine (the records are measured here)"
+            );
         }
         None
     };
@@ -320,32 +328,61 @@ impl fmt::Display for BudgetReport {
             .row(["params active per token", &billions(b.params_active)])
             .row([format!("weights ({})", b.weights_dtype), gb(b.weight_bytes)])
             .row(["weights per GPU".into(), gb(b.weight_bytes_per_gpu)])
-            .row([format!("KV per token ({}, all layers)", b.kv_cache_dtype), bytes(b.kv_bytes_per_token)])
-            .row(["KV per token per GPU".into(), bytes(b.kv_bytes_per_token_per_gpu)])
             .row([
-                format!("KV per {}-token request (blocks of {})", thousands(b.context_tokens as f64, 0), b.block_tokens),
+                format!("KV per token ({}, all layers)", b.kv_cache_dtype),
+                bytes(b.kv_bytes_per_token),
+            ])
+            .row([
+                "KV per token per GPU".into(),
+                bytes(b.kv_bytes_per_token_per_gpu),
+            ])
+            .row([
+                format!(
+                    "KV per {}-token request (blocks of {})",
+                    thousands(b.context_tokens as f64, 0),
+                    b.block_tokens
+                ),
                 gb(b.kv_bytes_per_request_per_gpu),
             ])
             .row([
                 format!("GPU memory × {}", b.gpu_memory_utilization),
                 gb(b.memory_bytes_per_gpu * b.gpu_memory_utilization),
             ])
-            .row(["activation/overhead allowance".into(), gb(b.overhead_bytes_per_gpu)])
+            .row([
+                "activation/overhead allowance".into(),
+                gb(b.overhead_bytes_per_gpu),
+            ])
             .row(["KV pool per GPU".into(), gb(b.kv_pool_bytes_per_gpu)])
             .row(["KV pool tokens".into(), thousands(b.pool_tokens as f64, 0)])
             .row([
-                format!("max concurrency at {} tokens", thousands(b.context_tokens as f64, 0)),
+                format!(
+                    "max concurrency at {} tokens",
+                    thousands(b.context_tokens as f64, 0)
+                ),
                 format!("{:.2}x", b.max_concurrency),
             ])
             .row([
                 format!("prefill of {} tokens", thousands(b.prompt_tokens as f64, 0)),
-                format!("{:.1} ms ({} tokens/s)", b.prefill_seconds * 1e3, thousands(b.prefill_tokens_per_s, 0)),
+                format!(
+                    "{:.1} ms ({} tokens/s)",
+                    b.prefill_seconds * 1e3,
+                    thousands(b.prefill_tokens_per_s, 0)
+                ),
             ])
             .row([
-                format!("decode per request at batch {} ({}-bound)", b.batch, b.decode_bound),
-                format!("{} tokens/s", thousands(b.decode_tokens_per_s_per_request, 1)),
+                format!(
+                    "decode per request at batch {} ({}-bound)",
+                    b.batch, b.decode_bound
+                ),
+                format!(
+                    "{} tokens/s",
+                    thousands(b.decode_tokens_per_s_per_request, 1)
+                ),
             ])
-            .row(["decode aggregate".into(), format!("{} tokens/s", thousands(b.decode_tokens_per_s_aggregate, 0))])
+            .row([
+                "decode aggregate".into(),
+                format!("{} tokens/s", thousands(b.decode_tokens_per_s_aggregate, 0)),
+            ])
             .row(["$/hour (all GPUs)".into(), usd(b.usd_per_hour_total)])
             .row(["$ per 1M input tokens".into(), usd(b.usd_per_mtok_input)])
             .row(["$ per 1M output tokens".into(), usd(b.usd_per_mtok_output)]);
@@ -360,7 +397,14 @@ impl fmt::Display for BudgetReport {
             )?;
         }
         if !b.tenants.is_empty() {
-            let mut t = Table::new(["tenant", "context cap", "share", "KV budget", "max concurrent", "problem"]);
+            let mut t = Table::new([
+                "tenant",
+                "context cap",
+                "share",
+                "KV budget",
+                "max concurrent",
+                "problem",
+            ]);
             for x in &b.tenants {
                 t.row([
                     x.name.clone(),
@@ -382,11 +426,23 @@ impl fmt::Display for BudgetReport {
             writeln!(f, "  - {a}")?;
         }
         if let Some(m) = &self.measured {
-            writeln!(f, "\nPredicted vs measured (chapter 04 decode records, roofline at 100%):")?;
+            writeln!(
+                f,
+                "\nPredicted vs measured (chapter 04 decode records, roofline at 100%):"
+            )?;
             match &m.missing {
                 Some(why) => writeln!(f, "  {why}")?,
                 None => {
-                    let mut t = Table::new(["record", "context", "batch", "measured tok/s", "predicted tok/s", "efficiency", "KV measured", "KV predicted"]);
+                    let mut t = Table::new([
+                        "record",
+                        "context",
+                        "batch",
+                        "measured tok/s",
+                        "predicted tok/s",
+                        "efficiency",
+                        "KV measured",
+                        "KV predicted",
+                    ]);
                     for c in &m.comparisons {
                         t.row([
                             c.bench_id.clone(),
@@ -403,7 +459,10 @@ impl fmt::Display for BudgetReport {
                 }
             }
             if let Some(e) = self.calibrated_bandwidth_efficiency {
-                writeln!(f, "calibrated: decode uses the measured median efficiency {e:.2}")?;
+                writeln!(
+                    f,
+                    "calibrated: decode uses the measured median efficiency {e:.2}"
+                )?;
             }
         }
         Ok(())
@@ -428,7 +487,16 @@ impl Catalogs {
 
 impl fmt::Display for Catalogs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut t = Table::new(["model", "attention", "layers", "kv_heads", "head_dim", "params", "date", "source"]);
+        let mut t = Table::new([
+            "model",
+            "attention",
+            "layers",
+            "kv_heads",
+            "head_dim",
+            "params",
+            "date",
+            "source",
+        ]);
         for a in &self.architectures {
             let p = param_counts(a);
             t.row([
@@ -443,7 +511,14 @@ impl fmt::Display for Catalogs {
             ]);
         }
         writeln!(f, "{t}")?;
-        let mut t = Table::new(["hardware", "memory", "bandwidth", "bf16 dense", "$/hour", "as of"]);
+        let mut t = Table::new([
+            "hardware",
+            "memory",
+            "bandwidth",
+            "bf16 dense",
+            "$/hour",
+            "as of",
+        ]);
         for h in &self.hardware {
             t.row([
                 h.id.clone(),
@@ -454,7 +529,10 @@ impl fmt::Display for Catalogs {
                 h.price_as_of.clone().unwrap_or_default(),
             ]);
         }
-        write!(f, "{t}\n(this-machine is measured: run `llm-workbench machine`)\n")
+        write!(
+            f,
+            "{t}\n(this-machine is measured: run `llm-workbench machine`)\n"
+        )
     }
 }
 
@@ -462,10 +540,13 @@ impl fmt::Display for Catalogs {
 #[derive(Debug, Serialize)]
 pub struct SweepSeries {
     pub model: String,
+    /// Legend text: id, attention kind, and the sliding window if any.
+    pub label: String,
     pub attention: String,
-    pub kv_bytes_per_request: Vec<f64>,
+    /// One value per context; `None` beyond the model's maximum context.
+    pub kv_bytes_per_request: Vec<Option<f64>>,
     /// `None` where the weights do not fit the hardware.
-    pub max_concurrency: Option<Vec<f64>>,
+    pub max_concurrency: Option<Vec<Option<f64>>>,
     pub note: Option<String>,
 }
 
@@ -558,33 +639,42 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
             KvDtype::Bf16
         });
         kv_label_used = super::kv_label(kv).to_string();
-        let usable: Vec<u64> = contexts.iter().map(|&c| c.min(a.max_context)).collect();
-        let kv_bytes: Vec<f64> = usable
+        // Contexts beyond the model's maximum have no value (a request that long is refused).
+        let kv_bytes: Vec<Option<f64>> = contexts
             .iter()
-            .map(|&c| kv_bytes_per_request(&a, kv, s.tp, c, s.block_tokens))
+            .map(|&c| {
+                (c <= a.max_context).then(|| kv_bytes_per_request(&a, kv, s.tp, c, s.block_tokens))
+            })
             .collect();
-        s.context_tokens = usable[0];
+        s.context_tokens = contexts[0].min(a.max_context);
         let (concurrency, note) = match plan(&a, &hw, &s) {
             Ok(b) => (
                 Some(
                     kv_bytes
                         .iter()
-                        .zip(&usable)
-                        .map(|(_, &c)| {
-                            max_concurrency(
-                                b.kv_pool_bytes_per_gpu,
-                                kv_bytes_per_request(&a, kv, s.tp, c, s.block_tokens),
-                            )
-                        })
+                        .map(|k| k.map(|k| max_concurrency(b.kv_pool_bytes_per_gpu, k)))
                         .collect(),
                 ),
-                (usable.last() != contexts.last()).then(|| {
-                    format!("capped at its maximum context of {} tokens", a.max_context)
-                }),
+                contexts
+                    .iter()
+                    .any(|&c| c > a.max_context)
+                    .then(|| format!("stops at its maximum context of {} tokens", a.max_context)),
             ),
             Err(e) => (None, Some(e.to_string())),
         };
+        let label = match &a.sliding_window {
+            Some(w) => format!(
+                "{} ({}, {} of {} layers windowed at {})",
+                a.id,
+                a.attention_kind(),
+                a.sliding_layers(),
+                a.layers,
+                w.tokens
+            ),
+            None => format!("{} ({})", a.id, a.attention_kind()),
+        };
         series.push(SweepSeries {
+            label,
             model: a.id.clone(),
             attention: a.attention_kind().into(),
             kv_bytes_per_request: kv_bytes,
@@ -597,14 +687,21 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
     let kv_series: Vec<crate::plot::Series> = series
         .iter()
         .map(|s| crate::plot::Series {
-            name: format!("{} ({})", s.model, s.attention),
-            points: x.iter().cloned().zip(s.kv_bytes_per_request.iter().map(|b| b / 1e9)).collect(),
+            name: s.label.clone(),
+            points: x
+                .iter()
+                .zip(&s.kv_bytes_per_request)
+                .filter_map(|(x, b)| Some((*x, (*b)? / 1e9)))
+                .collect(),
         })
         .collect();
     let mut charts = crate::plot::line_chart(
         &dir.join("budget_kv_bytes_vs_context"),
         crate::plot::Axes {
-            title: &format!("KV cache per request ({kv_label_used}, blocks of {})", args.block_size),
+            title: &format!(
+                "KV cache per request ({kv_label_used}, blocks of {})",
+                args.block_size
+            ),
             x: "context (tokens)",
             y: "KV per request (GB)",
             log_x: true,
@@ -616,8 +713,12 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
         .iter()
         .filter_map(|s| {
             Some(crate::plot::Series {
-                name: format!("{} ({})", s.model, s.attention),
-                points: x.iter().cloned().zip(s.max_concurrency.as_ref()?.iter().cloned()).collect(),
+                name: s.label.clone(),
+                points: x
+                    .iter()
+                    .zip(s.max_concurrency.as_ref()?)
+                    .filter_map(|(x, c)| Some((*x, (*c)?)))
+                    .collect(),
             })
         })
         .collect();
@@ -625,7 +726,10 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
         charts.extend(crate::plot::line_chart(
             &dir.join("budget_concurrency_vs_context"),
             crate::plot::Axes {
-                title: &format!("Max concurrency on {} × {} (vLLM: pool / per-request KV)", args.tp, hw.id),
+                title: &format!(
+                    "Max concurrency on {} × {} (vLLM: pool / per-request KV)",
+                    args.tp, hw.id
+                ),
                 x: "context (tokens)",
                 y: "max concurrent requests",
                 log_x: true,
@@ -662,11 +766,18 @@ impl fmt::Display for SweepReport {
         let mut t = Table::new(header);
         for s in &self.series {
             let mut row = vec![s.model.clone(), s.attention.clone(), "KV/request".into()];
-            row.extend(s.kv_bytes_per_request.iter().map(|b| bytes(*b)));
+            row.extend(
+                s.kv_bytes_per_request
+                    .iter()
+                    .map(|b| b.map_or("-".into(), bytes)),
+            );
             t.row(row);
             let mut row = vec![String::new(), String::new(), "max concurrency".into()];
             match &s.max_concurrency {
-                Some(c) => row.extend(c.iter().map(|v| format!("{v:.1}"))),
+                Some(c) => row.extend(
+                    c.iter()
+                        .map(|v| v.map_or("-".into(), |v| format!("{v:.1}"))),
+                ),
                 None => row.push("does not fit".into()),
             }
             t.row(row);

@@ -7,9 +7,7 @@
 //! Value types: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 6 f32, 7 bool, 8 string,
 //! 9 array (element type u32, count u64, elements), 10 u64, 11 i64, 12 f64.
 
-use super::arch::{
-    Architecture, AttentionBias, Mla, MlpKind, Moe, NormKind, SlidingWindow,
-};
+use super::arch::{Architecture, AttentionBias, Mla, MlpKind, Moe, NormKind, SlidingWindow};
 use crate::bail_input;
 use crate::error::bad_input;
 use std::collections::BTreeMap;
@@ -34,7 +32,7 @@ impl Value {
             Value::Int(v) if *v >= 0 => Some(*v as u64),
             // Per-layer arrays (some models vary heads per layer): the widest layer.
             Value::Array { numbers, .. } if !numbers.is_empty() => {
-                numbers.iter().cloned().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))).map(|v| v as u64)
+                Some(numbers.iter().cloned().fold(0.0, f64::max) as u64)
             }
             _ => None,
         }
@@ -178,7 +176,11 @@ pub fn to_architecture(meta: &Metadata, origin: &str) -> anyhow::Result<Architec
         Some(Value::Str(s)) => s.clone(),
         _ => bail_input!("{origin}: missing metadata key `general.architecture`"),
     };
-    let get = |key: &str| meta.values.get(&format!("{arch}.{key}")).and_then(Value::as_u64);
+    let get = |key: &str| {
+        meta.values
+            .get(&format!("{arch}.{key}"))
+            .and_then(Value::as_u64)
+    };
     let need = |key: &str| -> anyhow::Result<u64> {
         get(key).ok_or_else(|| bad_input(origin, format!("missing metadata key `{arch}.{key}`")))
     };
@@ -206,7 +208,9 @@ pub fn to_architecture(meta: &Metadata, origin: &str) -> anyhow::Result<Architec
         None => {
             const DECOUPLED: [&str; 5] = ["gemma2", "gemma3", "qwen3", "qwen3moe", "gpt-oss"];
             if DECOUPLED.contains(&arch.as_str()) || hidden % heads.max(1) != 0 {
-                bail_input!("{origin}: missing metadata key `{arch}.attention.key_length` (head_dim)");
+                bail_input!(
+                    "{origin}: missing metadata key `{arch}.attention.key_length` (head_dim)"
+                );
             }
             hidden / heads
         }
@@ -222,7 +226,12 @@ pub fn to_architecture(meta: &Metadata, origin: &str) -> anyhow::Result<Architec
         Some(experts) => {
             let expert_intermediate = get("expert_feed_forward_length")
                 .or_else(|| get("feed_forward_length"))
-                .ok_or_else(|| bad_input(origin, format!("missing `{arch}.expert_feed_forward_length`")))?;
+                .ok_or_else(|| {
+                    bad_input(
+                        origin,
+                        format!("missing `{arch}.expert_feed_forward_length`"),
+                    )
+                })?;
             let shared = get("expert_shared_count").unwrap_or(0);
             Some(Moe {
                 experts,
@@ -283,9 +292,21 @@ pub fn to_architecture(meta: &Metadata, origin: &str) -> anyhow::Result<Architec
         vocab,
         tied_embeddings: !meta.tensor_names.iter().any(|n| n == "output.weight"),
         max_context,
-        mlp: if is_gpt2 { MlpKind::Plain } else { MlpKind::Gated },
-        norm: if is_gpt2 { NormKind::Layer } else { NormKind::Rms },
-        norms_per_layer: if arch.starts_with("gemma") && arch != "gemma" { 4 } else { 2 },
+        mlp: if is_gpt2 {
+            MlpKind::Plain
+        } else {
+            MlpKind::Gated
+        },
+        norm: if is_gpt2 {
+            NormKind::Layer
+        } else {
+            NormKind::Rms
+        },
+        norms_per_layer: if arch.starts_with("gemma") && arch != "gemma" {
+            4
+        } else {
+            2
+        },
         attention_bias: if is_gpt2 || arch == "gpt-oss" {
             AttentionBias::All
         } else if arch == "qwen2" {
@@ -385,12 +406,21 @@ mod tests {
         assert_eq!(meta.tensor_names, ["token_embd.weight", "output.weight"]);
         let a = to_architecture(&meta, "tiny.gguf").unwrap();
         assert_eq!(
-            (a.layers, a.hidden, a.heads, a.kv_heads, a.head_dim, a.intermediate, a.vocab),
+            (
+                a.layers,
+                a.hidden,
+                a.heads,
+                a.kv_heads,
+                a.head_dim,
+                a.intermediate,
+                a.vocab
+            ),
             (4, 64, 4, 2, 16, 176, 100)
         );
         assert!(!a.tied_embeddings);
         assert_eq!(a.max_context, 2048);
-        let tied = to_architecture(&read_metadata(&small_llama(false)[..]).unwrap(), "t.gguf").unwrap();
+        let tied =
+            to_architecture(&read_metadata(&small_llama(false)[..]).unwrap(), "t.gguf").unwrap();
         assert!(tied.tied_embeddings);
     }
 
@@ -407,7 +437,10 @@ mod tests {
         let meta = read_metadata(&w.0[..]).unwrap();
         assert_eq!(meta.values["x.block_count"], Value::Uint(9));
         assert_eq!(meta.values["x.rope.freq_base"], Value::Float(10000.0));
-        assert!(matches!(meta.values["tokenizer.ggml.tokens"], Value::Array { len: 7, .. }));
+        assert!(matches!(
+            meta.values["tokenizer.ggml.tokens"],
+            Value::Array { len: 7, .. }
+        ));
     }
 
     #[test]

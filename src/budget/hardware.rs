@@ -95,20 +95,24 @@ pub fn parse_catalog(yaml: &str, origin: &str) -> anyhow::Result<Vec<Hardware>> 
         let bad = |field: &str| -> anyhow::Result<()> {
             bail_input!("{origin}: hardware {}: `{field}` must be positive", e.id)
         };
-        if !(e.memory_mib > 0.0) {
+        if !positive(e.memory_mib) {
             bad("memory_mib")?;
         }
-        if !(e.bandwidth_gb_s > 0.0) {
+        if !positive(e.bandwidth_gb_s) {
             bad("bandwidth_gb_s")?;
         }
-        if e.peak_tflops.is_empty() || e.peak_tflops.values().any(|v| !(*v > 0.0)) {
+        if e.peak_tflops.is_empty() || e.peak_tflops.values().any(|v| !positive(*v)) {
             bad("peak_tflops")?;
         }
-        if e.usd_per_hour.is_some_and(|p| !(p >= 0.0)) {
+        if e.usd_per_hour.is_some_and(|p| p < 0.0 || p.is_nan()) {
             bad("usd_per_hour")?;
         }
     }
     Ok(list.into_iter().map(from_entry).collect())
+}
+
+fn positive(v: f64) -> bool {
+    v > 0.0
 }
 
 /// The shipped catalog.
@@ -174,7 +178,13 @@ pub fn resolve(id: &str, records_dir: &Path) -> anyhow::Result<Hardware> {
         .collect();
     let close = super::arch::close_matches(&lower, ids.iter().copied());
     if close.is_empty() {
-        bail_input!("--hardware: unknown hardware `{id}`; known: {}", ids.join(", "));
+        bail_input!(
+            "--hardware: unknown hardware `{id}`; known: {}",
+            ids.join(", ")
+        );
     }
-    bail_input!("--hardware: unknown hardware `{id}`; did you mean {}?", close.join(", "))
+    bail_input!(
+        "--hardware: unknown hardware `{id}`; did you mean {}?",
+        close.join(", ")
+    )
 }

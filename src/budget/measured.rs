@@ -42,7 +42,8 @@ pub struct MeasuredReport {
 }
 
 fn param_u64(r: &Record, keys: &[&str]) -> Option<u64> {
-    keys.iter().find_map(|k| r.params.get(*k).and_then(|v| v.as_u64()))
+    keys.iter()
+        .find_map(|k| r.params.get(*k).and_then(|v| v.as_u64()))
 }
 
 /// The model shape a record describes, if it gives one.
@@ -65,7 +66,11 @@ pub fn shape_of(r: &Record) -> Option<Architecture> {
         head_dim,
         intermediate: param_u64(r, &["intermediate", "d_ff"])?,
         vocab: param_u64(r, &["vocab", "vocab_size"])?,
-        tied_embeddings: r.params.get("tied_embeddings").and_then(|v| v.as_bool()).unwrap_or(false),
+        tied_embeddings: r
+            .params
+            .get("tied_embeddings")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
         max_context: u64::MAX,
         mlp: MlpKind::Gated,
         norm: NormKind::Rms,
@@ -139,5 +144,100 @@ pub fn compare(records: &[Record], hw: &Hardware, records_dir: &str) -> Measured
         comparisons,
         median_efficiency: median,
         missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{SCHEMA, Throughput};
+    use std::collections::BTreeMap;
+
+    fn record(
+        bench_id: &str,
+        chapter: &str,
+        params: serde_json::Value,
+        tokens_per_s: f64,
+    ) -> Record {
+        Record {
+            schema: SCHEMA,
+            bench_id: bench_id.into(),
+            chapter: chapter.into(),
+            params,
+            throughput: Throughput {
+                value: tokens_per_s,
+                unit: "tokens/s".into(),
+            },
+            time_s: 1.0 / tokens_per_s,
+            bytes: None,
+            limits: None,
+            git_rev: "test".into(),
+            unix_time_s: 0,
+        }
+    }
+
+    /// A CPU with 10 GB/s and 100 GFLOP/s: small enough that the arithmetic is by hand.
+    fn cpu() -> Hardware {
+        Hardware {
+            id: "this-machine".into(),
+            name: "test cpu".into(),
+            memory_bytes: 16e9,
+            bandwidth_bytes_per_s: 10e9,
+            peak_flops: BTreeMap::from([("fp32".to_string(), 100e9)]),
+            spec_source: "test".into(),
+            usd_per_hour: None,
+            price_as_of: None,
+            price_source: None,
+        }
+    }
+
+    #[test]
+    fn compares_a_decode_record_with_the_roofline() {
+        // 2 layers, d_model 64, 4 heads, vocab 100, d_ff 128, 10 tokens of context.
+        let params = serde_json::json!({"layers": 2, "d_model": 64, "heads": 4, "vocab": 100,
+            "d_ff": 128, "context": 10, "cache": "paged", "kv_bytes": 10240.0});
+        let records = vec![
+            record("04/decode/paged", CHAPTER, params.clone(), 1000.0),
+            record(
+                "04/decode/no-cache",
+                CHAPTER,
+                serde_json::json!({"cache": "none"}),
+                5.0,
+            ),
+            record("machine/x", "machine", params, 1.0),
+        ];
+        let m = compare(&records, &cpu(), "dir");
+        assert_eq!(m.chapter_records, 2);
+        assert_eq!(m.comparisons.len(), 1);
+        let c = &m.comparisons[0];
+        // Bytes per step in f32: blocks 2 × (4·64² + 3·64·128 + 2·64) + final norm 64 + LM head
+        // 100·64 (untied; the embedding table is not streamed) + KV 2·2·64·10.
+        let params_streamed = 2.0 * (4.0 * 4096.0 + 3.0 * 64.0 * 128.0 + 128.0) + 64.0 + 6400.0;
+        let bytes = params_streamed * 4.0 + 2.0 * 2.0 * 64.0 * 10.0 * 4.0;
+        let predicted = 10e9 / bytes;
+        assert!((c.predicted_tokens_per_s - predicted).abs() / predicted < 1e-12);
+        assert!((c.implied_efficiency - 1000.0 / predicted).abs() < 1e-12);
+        assert_eq!(c.predicted_kv_bytes, 10240.0);
+        assert_eq!(c.measured_kv_bytes, Some(10240.0));
+        assert_eq!(m.median_efficiency, Some(c.implied_efficiency));
+        assert!(m.missing.is_none());
+    }
+
+    #[test]
+    fn says_what_is_missing() {
+        let m = compare(&[], &cpu(), "dir");
+        assert!(
+            m.missing
+                .unwrap()
+                .contains("no chapter 04-kv-cache records")
+        );
+        let r = record(
+            "04/decode/x",
+            CHAPTER,
+            serde_json::json!({"layers": 2}),
+            10.0,
+        );
+        let m = compare(&[r], &cpu(), "dir");
+        assert!(m.missing.unwrap().contains("none a cached decode"));
     }
 }

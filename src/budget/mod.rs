@@ -16,6 +16,7 @@ pub mod cli;
 pub mod gguf;
 pub mod hardware;
 pub mod measured;
+pub mod tour;
 
 use crate::bail_input;
 use arch::Architecture;
@@ -173,14 +174,14 @@ pub fn check_tp(a: &Architecture, tp: u64) -> anyhow::Result<()> {
     if tp == 0 {
         bail_input!("--tp must be at least 1");
     }
-    if a.heads % tp != 0 {
+    if !a.heads.is_multiple_of(tp) {
         bail_input!(
             "--tp {tp}: {} has {} attention heads, not divisible by {tp}",
             a.id,
             a.heads
         );
     }
-    if a.mla.is_none() && a.kv_heads % tp != 0 && tp % a.kv_heads != 0 {
+    if a.mla.is_none() && !a.kv_heads.is_multiple_of(tp) && !tp.is_multiple_of(a.kv_heads) {
         bail_input!(
             "--tp {tp}: {} has {} KV heads; tp must divide them or be a multiple of them",
             a.id,
@@ -191,30 +192,44 @@ pub fn check_tp(a: &Architecture, tp: u64) -> anyhow::Result<()> {
 }
 
 /// Bytes available for weights + overhead on one GPU, and what one GPU needs.
-fn fit_numbers(a: &Architecture, hw: &Hardware, s: &Settings, scheme: WeightScheme, tp: u64) -> (f64, f64, f64) {
+fn fit_numbers(
+    a: &Architecture,
+    hw: &Hardware,
+    s: &Settings,
+    scheme: WeightScheme,
+    tp: u64,
+) -> (f64, f64, f64) {
     let p = param_counts(a);
     let w = weight_bytes(&p, scheme);
     let per_gpu = weight_bytes_per_gpu(&w, a, tp, s.expert_parallel);
     let overhead = s.overhead_bytes.unwrap_or_else(|| {
-        overhead_bytes(
-            a,
-            s.max_num_batched_tokens,
-            VLLM_DEFAULT_MAX_NUM_SEQS,
-            tp,
-        )
+        overhead_bytes(a, s.max_num_batched_tokens, VLLM_DEFAULT_MAX_NUM_SEQS, tp)
     });
-    (hw.memory_bytes * s.gpu_memory_utilization, per_gpu, overhead)
+    (
+        hw.memory_bytes * s.gpu_memory_utilization,
+        per_gpu,
+        overhead,
+    )
 }
 
 /// What would make a model fit: a larger TP degree at the same dtype, or a smaller dtype at
 /// the same TP. Empty when nothing up to 8 GPUs in int4 fits.
-pub fn fit_advice(a: &Architecture, hw: &Hardware, s: &Settings, scheme: WeightScheme) -> Vec<String> {
+pub fn fit_advice(
+    a: &Architecture,
+    hw: &Hardware,
+    s: &Settings,
+    scheme: WeightScheme,
+) -> Vec<String> {
     let mut out = Vec::new();
     let fits = |scheme: WeightScheme, tp: u64| {
         let (avail, w, o) = fit_numbers(a, hw, s, scheme, tp);
         check_tp(a, tp).is_ok() && avail - w - o > 0.0
     };
-    if let Some(tp) = [2u64, 4, 8, 16].into_iter().filter(|&t| t > s.tp).find(|&t| fits(scheme, t)) {
+    if let Some(tp) = [2u64, 4, 8, 16]
+        .into_iter()
+        .filter(|&t| t > s.tp)
+        .find(|&t| fits(scheme, t))
+    {
         out.push(format!("--tp {tp}"));
     }
     for (dtype, flag) in [(WeightDtype::Fp8, "fp8"), (WeightDtype::Int4, "int4")] {
@@ -242,9 +257,8 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
     if s.context_tokens == 0 || s.prompt_tokens == 0 {
         bail_input!("--context and --prompt-tokens must be positive");
     }
-    if !(s.efficiency.compute > 0.0 && s.efficiency.compute <= 1.0)
-        || !(s.efficiency.bandwidth > 0.0 && s.efficiency.bandwidth <= 1.0)
-    {
+    let in_unit = |v: f64| v > 0.0 && v <= 1.0;
+    if !in_unit(s.efficiency.compute) || !in_unit(s.efficiency.bandwidth) {
         bail_input!("efficiency factors must be in (0, 1]");
     }
     if s.context_tokens > a.max_context {
@@ -334,7 +348,12 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
     };
     let (peak, compute_dtype) = hw.peak_flops_for(compute_dtype);
     let gpus = s.tp;
-    let prefill_s = compute_seconds(prefill_flops(a, &p, s.prompt_tokens), peak, gpus, s.efficiency);
+    let prefill_s = compute_seconds(
+        prefill_flops(a, &p, s.prompt_tokens),
+        peak,
+        gpus,
+        s.efficiency,
+    );
     let step_bytes = decode_step_bytes_per_gpu(a, &w, req, batch, gpus);
     let step_flops = decode_step_flops(a, &p, batch, s.context_tokens);
     let step_s = decode_step_seconds(
@@ -433,7 +452,12 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
         decode_step_seconds: step_s,
         decode_tokens_per_s_per_request: 1.0 / step_s,
         decode_tokens_per_s_aggregate: aggregate,
-        decode_bound: if memory_s >= step_s { "memory" } else { "compute" }.into(),
+        decode_bound: if memory_s >= step_s {
+            "memory"
+        } else {
+            "compute"
+        }
+        .into(),
         compute_dtype,
         efficiency: s.efficiency,
         usd_per_hour_total: usd_hour,

@@ -66,12 +66,19 @@ pub fn rfc3339(unix_s: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// The current time as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
-    let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     rfc3339(s)
 }
 
@@ -83,7 +90,12 @@ pub struct BadLine {
 }
 
 /// Parses JSONL into `T`, counting malformed lines (the first few kept) instead of stopping.
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(text: &str, file: &str, bad: &mut Vec<BadLine>, bad_count: &mut usize) -> Vec<T> {
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+    bad: &mut Vec<BadLine>,
+    bad_count: &mut usize,
+) -> Vec<T> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -94,7 +106,10 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(text: &str, file: &str, bad: &
             Err(e) => {
                 *bad_count += 1;
                 if bad.len() < 5 {
-                    bad.push(BadLine { at: format!("{file}:{}", i + 1), reason: e.to_string() });
+                    bad.push(BadLine {
+                        at: format!("{file}:{}", i + 1),
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
@@ -170,14 +185,19 @@ pub fn review(
     let mut spend: BTreeMap<(String, String), (usize, f64)> = BTreeMap::new();
     let mut current: BTreeMap<String, &AuditLine> = BTreeMap::new();
     for a in audit {
-        let e = spend.entry((a.task_type.clone(), a.tier.clone())).or_default();
+        let e = spend
+            .entry((a.task_type.clone(), a.tier.clone()))
+            .or_default();
         e.0 += 1;
         e.1 += a.usd_total;
         current.insert(a.task_type.clone(), a);
     }
     let mut tally: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for (i, o) in outcomes.iter().enumerate() {
-        let tier = o.tier.clone().or_else(|| catalog.model(&o.model).map(|m| m.tier.clone()));
+        let tier = o
+            .tier
+            .clone()
+            .or_else(|| catalog.model(&o.model).map(|m| m.tier.clone()));
         let counts = match (o.ok, o.tasks, o.failures) {
             (Some(ok), None, None) => Some((1, u64::from(!ok))),
             (None, Some(n), Some(f)) if f <= n => Some((n, f)),
@@ -189,9 +209,15 @@ pub fn review(
                 let why = if counts.is_none() {
                     "give `ok`, or `tasks` and `failures` (failures <= tasks)".to_string()
                 } else {
-                    format!("model `{}` is not in the catalog and the line has no `tier`", o.model)
+                    format!(
+                        "model `{}` is not in the catalog and the line has no `tier`",
+                        o.model
+                    )
                 };
-                bad.push(BadLine { at: format!("outcome #{}", i + 1), reason: why });
+                bad.push(BadLine {
+                    at: format!("outcome #{}", i + 1),
+                    reason: why,
+                });
             }
             continue;
         };
@@ -209,25 +235,44 @@ pub fn review(
             && n >= esc.min_outcomes
             && f as f64 / n as f64 > esc.max_failure_rate
         {
-            let up = here.checked_sub(1).and_then(|r| catalog.tiers.get(r)).cloned();
+            let up = here
+                .checked_sub(1)
+                .and_then(|r| catalog.tiers.get(r))
+                .cloned();
             let rate = 100.0 * f as f64 / n as f64;
             let reason = match &up {
                 Some(t) => format!(
                     "{f} of {n} failed on {} ({rate:.1}% > {:.1}%): move up to {t}{}",
                     line.tier,
                     100.0 * esc.max_failure_rate,
-                    if t == super::catalog::PREMIUM_TIER { " (premium must be named in the policy)" } else { "" }
+                    if t == super::catalog::PREMIUM_TIER {
+                        " (premium must be named in the policy)"
+                    } else {
+                        ""
+                    }
                 ),
-                None => format!("{f} of {n} failed on {} ({rate:.1}%), already the top tier", line.tier),
+                None => format!(
+                    "{f} of {n} failed on {} ({rate:.1}%), already the top tier",
+                    line.tier
+                ),
             };
-            flags.push(Flag { task_type: task_type.clone(), kind: "escalate".into(), from_tier: line.tier.clone(), to_tier: up, reason });
+            flags.push(Flag {
+                task_type: task_type.clone(),
+                kind: "escalate".into(),
+                from_tier: line.tier.clone(),
+                to_tier: up,
+                reason,
+            });
             continue;
         }
         // A cheaper tier with enough good outcomes: the spend here may be unnecessary.
         let cheaper = tally
             .iter()
             .filter(|((t, tier), (n, f))| {
-                t == task_type && rank(tier) > here && *n >= esc.min_outcomes && *f as f64 / *n as f64 <= esc.max_failure_rate
+                t == task_type
+                    && rank(tier) > here
+                    && *n >= esc.min_outcomes
+                    && *f as f64 / *n as f64 <= esc.max_failure_rate
             })
             .max_by_key(|((_, tier), _)| rank(tier));
         if let Some(((_, tier), (n, f))) = cheaper {
@@ -243,10 +288,19 @@ pub fn review(
                 .models
                 .iter()
                 .filter(|m| &m.tier == tier && fits(m, &task).is_ok())
-                .map(|m| m.usd_per_task(task.input_tokens, task.output_tokens) * task.tasks_per_day * line.days)
+                .map(|m| {
+                    m.usd_per_task(task.input_tokens, task.output_tokens)
+                        * task.tasks_per_day
+                        * line.days
+                })
                 .min_by(f64::total_cmp);
             let cost = there.map_or(String::new(), |c| {
-                format!("; {} there instead of {} per {} days", super::usd(c), super::usd(line.usd_total), line.days)
+                format!(
+                    "; {} there instead of {} per {} days",
+                    super::usd(c),
+                    super::usd(line.usd_total),
+                    line.days
+                )
             });
             flags.push(Flag {
                 task_type: task_type.clone(),
@@ -264,7 +318,12 @@ pub fn review(
     }
     let spend: Vec<SpendRow> = spend
         .into_iter()
-        .map(|((task_type, tier), (decisions, usd))| SpendRow { task_type, tier, decisions, usd })
+        .map(|((task_type, tier), (decisions, usd))| SpendRow {
+            task_type,
+            tier,
+            decisions,
+            usd,
+        })
         .collect();
     Review {
         usd_total: spend.iter().map(|s| s.usd).sum(),
@@ -290,9 +349,19 @@ impl std::fmt::Display for Review {
         use crate::table::Table;
         let mut t = Table::new(["task type", "tier", "decisions", "spend"]);
         for s in &self.spend {
-            t.row([s.task_type.clone(), s.tier.clone(), s.decisions.to_string(), super::usd(s.usd)]);
+            t.row([
+                s.task_type.clone(),
+                s.tier.clone(),
+                s.decisions.to_string(),
+                super::usd(s.usd),
+            ]);
         }
-        t.row(["total".to_string(), String::new(), String::new(), super::usd(self.usd_total)]);
+        t.row([
+            "total".to_string(),
+            String::new(),
+            String::new(),
+            super::usd(self.usd_total),
+        ]);
         writeln!(f, "Spend by task type and tier (audit log):\n{t}")?;
         let mut t = Table::new(["task type", "tier", "outcomes", "failures", "failure rate"]);
         for o in &self.outcomes {
@@ -325,6 +394,25 @@ impl std::fmt::Display for Review {
 mod tests {
     use super::*;
     use crate::router::{catalog, policy::default_policy};
+
+    /// The shipped catalog, with its self-hosted entry priced by a stand-in (not under test here).
+    fn shipped() -> Catalog {
+        let quote = |_: &catalog::SelfHosted| -> anyhow::Result<catalog::SelfHostedQuote> {
+            Ok(catalog::SelfHostedQuote {
+                cost_input: 1.0,
+                cost_output: 1.0,
+                source: "stand-in".into(),
+                as_of: None,
+                usd_per_hour: None,
+            })
+        };
+        catalog::parse_with(
+            include_str!("../../data/models.yaml"),
+            "models.yaml",
+            &quote,
+        )
+        .unwrap()
+    }
 
     #[test]
     fn rfc3339_matches_known_dates() {
@@ -363,31 +451,53 @@ mod tests {
 
     #[test]
     fn escalates_on_failures_and_flags_a_cheaper_tier_that_serves() {
-        let c = catalog::parse(include_str!("../../data/models.yaml"), "models.yaml").unwrap();
-        let audit = [line("extraction", "e", "economy", 600.0), line("summaries", "s", "standard", 2250.0)];
+        let c = shipped();
+        let audit = [
+            line("extraction", "e", "economy", 600.0),
+            line("summaries", "s", "standard", 2250.0),
+        ];
         let outcomes = [
-            outcome("extraction", "economy", 100, 15),   // 15% > 10%: escalate to standard
+            outcome("extraction", "economy", 100, 15), // 15% > 10%: escalate to standard
             outcome("summaries", "standard", 100, 1),
-            outcome("summaries", "economy", 50, 2),       // 4% <= 10%: economy serves it
+            outcome("summaries", "economy", 50, 2), // 4% <= 10%: economy serves it
             outcome("summaries", "open-weight-economy", 5, 0), // too few outcomes to count
         ];
         let r = review(&c, &default_policy(), &audit, &outcomes, Vec::new(), 0);
         assert_eq!(r.usd_total, 2850.0);
         assert_eq!(r.flags.len(), 2);
-        assert_eq!((r.flags[0].kind.as_str(), r.flags[0].to_tier.as_deref()), ("escalate", Some("standard")));
-        assert_eq!((r.flags[1].kind.as_str(), r.flags[1].to_tier.as_deref()), ("cheaper-tier-serves", Some("economy")));
-        assert!(r.flags[1].reason.contains("$600 there instead of $2,250"), "{}", r.flags[1].reason);
+        assert_eq!(
+            (r.flags[0].kind.as_str(), r.flags[0].to_tier.as_deref()),
+            ("escalate", Some("standard"))
+        );
+        assert_eq!(
+            (r.flags[1].kind.as_str(), r.flags[1].to_tier.as_deref()),
+            ("cheaper-tier-serves", Some("economy"))
+        );
+        assert!(
+            r.flags[1].reason.contains("$600 there instead of $2,250"),
+            "{}",
+            r.flags[1].reason
+        );
     }
 
     #[test]
     fn malformed_lines_are_counted_and_skipped() {
         let mut bad = Vec::new();
         let mut n = 0;
-        let lines: Vec<OutcomeLine> = read_jsonl("{\"taskType\":\"a\",\"model\":\"m\",\"tier\":\"economy\",\"ok\":true}\n{oops\n\n", "o.jsonl", &mut bad, &mut n);
+        let lines: Vec<OutcomeLine> = read_jsonl(
+            "{\"taskType\":\"a\",\"model\":\"m\",\"tier\":\"economy\",\"ok\":true}\n{oops\n\n",
+            "o.jsonl",
+            &mut bad,
+            &mut n,
+        );
         assert_eq!((lines.len(), n), (1, 1));
         assert!(bad[0].at == "o.jsonl:2");
-        let c = catalog::parse(include_str!("../../data/models.yaml"), "models.yaml").unwrap();
-        let odd = OutcomeLine { ok: Some(true), tasks: Some(3), ..outcome("a", "economy", 0, 0) };
+        let c = shipped();
+        let odd = OutcomeLine {
+            ok: Some(true),
+            tasks: Some(3),
+            ..outcome("a", "economy", 0, 0)
+        };
         let r = review(&c, &default_policy(), &[], &[odd], bad, n);
         assert_eq!(r.malformed_lines, 2);
     }

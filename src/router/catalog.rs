@@ -85,6 +85,10 @@ pub struct Model {
     pub estimate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub self_hosted: Option<SelfHosted>,
+    /// What the self-hosted GPUs cost per hour whatever the load, when the serving budget
+    /// priced the entry: its per-token price assumes the GPUs fully busy, this is the floor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedicated_usd_per_hour: Option<f64>,
 }
 
 impl Model {
@@ -112,8 +116,33 @@ impl Catalog {
     }
 }
 
-/// Parses and validates a catalog; `file` names it in errors.
+/// A self-hosted price: USD per 1M input and output tokens, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfHostedQuote {
+    pub cost_input: f64,
+    pub cost_output: f64,
+    pub source: String,
+    pub as_of: Option<String>,
+    /// The GPUs' rental price per hour (all GPUs), paid whether or not they are busy.
+    pub usd_per_hour: Option<f64>,
+}
+
+/// Prices a `selfHosted` entry that has no explicit costs (the serving budget does this).
+pub type Pricer<'a> = &'a dyn Fn(&SelfHosted) -> anyhow::Result<SelfHostedQuote>;
+
+/// Parses and validates a catalog; `file` names it in errors. A `selfHosted` entry must then
+/// carry explicit costs; [`parse_with`] can price it instead.
 pub fn parse(text: &str, file: &str) -> anyhow::Result<Catalog> {
+    parse_inner(text, file, None)
+}
+
+/// Like [`parse`], but a `selfHosted` entry without costs is priced by `pricer`. Explicit
+/// costs always win: they are a quote the user has, the pricer is a model of the hardware.
+pub fn parse_with(text: &str, file: &str, pricer: Pricer) -> anyhow::Result<Catalog> {
+    parse_inner(text, file, Some(pricer))
+}
+
+fn parse_inner(text: &str, file: &str, pricer: Option<Pricer>) -> anyhow::Result<Catalog> {
     let raw: RawCatalog = match parse_yaml(text, file) {
         Ok(raw) => raw,
         // An untagged enum hides the real problem; parse as the mapping form to find it.
@@ -138,7 +167,8 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Catalog> {
         RawCatalog::List(models) => (None, models),
         RawCatalog::Full { tiers, models } => (tiers, models),
     };
-    let tiers: Vec<String> = tiers.unwrap_or_else(|| DEFAULT_TIERS.iter().map(|t| t.to_string()).collect());
+    let tiers: Vec<String> =
+        tiers.unwrap_or_else(|| DEFAULT_TIERS.iter().map(|t| t.to_string()).collect());
     if tiers.is_empty() {
         crate::bail_input!("{file}: `tiers` is empty; list the tier order, most capable first");
     }
@@ -154,14 +184,23 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Catalog> {
         crate::bail_input!("{file}: the catalog has no models");
     }
     let mut out: Vec<Model> = Vec::with_capacity(models.len());
-    for (i, m) in models.into_iter().enumerate() {
-        let here = |id: &str| format!("{}: model `{id}` (models[{i}])", at(file, line_of_id(text, id)));
+    for (i, mut m) in models.into_iter().enumerate() {
+        let here = |id: &str| {
+            format!(
+                "{}: model `{id}` (models[{i}])",
+                at(file, line_of_id(text, id))
+            )
+        };
         if m.id.trim().is_empty() {
             crate::bail_input!("{file}: models[{i}]: `id` is empty");
         }
         if out.iter().any(|o| o.id == m.id) {
             let second = super::lines_of_id(text, &m.id).nth(1);
-            crate::bail_input!("{}: duplicate model id `{}` (models[{i}])", at(file, second), m.id);
+            crate::bail_input!(
+                "{}: duplicate model id `{}` (models[{i}])",
+                at(file, second),
+                m.id
+            );
         }
         if !tiers.contains(&m.tier) {
             crate::bail_input!(
@@ -170,6 +209,18 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Catalog> {
                 m.tier,
                 tiers.join(", ")
             );
+        }
+        let mut dedicated_usd_per_hour = None;
+        if let (Some(price), Some(sh), None, None) =
+            (pricer, &m.self_hosted, m.cost_input, m.cost_output)
+        {
+            let q = price(sh)
+                .map_err(|e| crate::error::bad_input(format!("{}: selfHosted", here(&m.id)), e))?;
+            m.cost_input = Some(q.cost_input);
+            m.cost_output = Some(q.cost_output);
+            m.price_source = Some(q.source);
+            m.price_as_of = q.as_of.or(m.price_as_of);
+            dedicated_usd_per_hour = q.usd_per_hour;
         }
         let cost = |name: &str, v: Option<f64>| -> anyhow::Result<f64> {
             match v {
@@ -208,6 +259,7 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Catalog> {
             price_as_of: m.price_as_of,
             estimate: m.estimate,
             self_hosted: m.self_hosted,
+            dedicated_usd_per_hour,
         });
     }
     Ok(Catalog { tiers, models: out })
@@ -239,16 +291,26 @@ mod tests {
     fn bad_entries_are_named() {
         let err = |t: &str| parse(t, "m.yaml").unwrap_err().to_string();
         let e = err("- {id: a, tier: gold, costInput: 1, costOutput: 1}\n");
-        assert!(e.contains("unknown tier `gold`") && e.starts_with("m.yaml:1:"), "{e}");
+        assert!(
+            e.contains("unknown tier `gold`") && e.starts_with("m.yaml:1:"),
+            "{e}"
+        );
         let e = err("- {id: a, tier: economy, costInput: -1, costOutput: 1}\n");
         assert!(e.contains("`costInput` is -1"), "{e}");
         let e = err("- {id: a, tier: economy, costInput: 1}\n");
         assert!(e.contains("`costOutput` is missing"), "{e}");
-        let e = err("- id: a\n  tier: economy\n  costInput: 1\n  costOutput: 1\n- id: a\n  tier: economy\n  costInput: 1\n  costOutput: 1\n");
+        let e = err(
+            "- id: a\n  tier: economy\n  costInput: 1\n  costOutput: 1\n- id: a\n  tier: economy\n  costInput: 1\n  costOutput: 1\n",
+        );
         assert!(e.starts_with("m.yaml:5: duplicate model id `a`"), "{e}");
         let e = err("- {id: a, tier: economy, costInput: 1, costOutput: 1, costOutptu: 2}\n");
-        assert!(e.contains("unknown field `costOutptu`") && e.starts_with("m.yaml:1:"), "{e}");
-        let e = err("models:\n  - {id: a, tier: economy, costInput: 1, costOutput: 1}\n  - {id: b tier: economy}\n");
+        assert!(
+            e.contains("unknown field `costOutptu`") && e.starts_with("m.yaml:1:"),
+            "{e}"
+        );
+        let e = err(
+            "models:\n  - {id: a, tier: economy, costInput: 1, costOutput: 1}\n  - {id: b tier: economy}\n",
+        );
         assert!(e.starts_with("m.yaml:3:"), "{e}");
         let e = err("tiers: [premium, cheap]\nmodels: []\n");
         assert!(e.contains("must include `standard`"), "{e}");
@@ -259,7 +321,29 @@ mod tests {
         let text = "- id: local\n  tier: open-weight-economy\n  selfHosted: {architecture: a, hardware: h, gpus: 1}\n";
         let e = parse(text, "m.yaml").unwrap_err().to_string();
         assert!(e.contains("selfHosted entry needs explicit costs"), "{e}");
+        let quote = |sh: &SelfHosted| -> anyhow::Result<SelfHostedQuote> {
+            Ok(SelfHostedQuote {
+                cost_input: 0.01 * f64::from(sh.gpus),
+                cost_output: 0.1,
+                source: "test".into(),
+                as_of: None,
+                usd_per_hour: None,
+            })
+        };
+        let priced = parse_with(text, "m.yaml", &quote).unwrap();
+        assert_eq!(
+            (
+                priced.models[0].cost_input,
+                priced.models[0].price_source.as_deref()
+            ),
+            (0.01, Some("test"))
+        );
         let text = format!("{text}  costInput: 0.05\n  costOutput: 0.2\n");
+        assert_eq!(
+            parse_with(&text, "m.yaml", &quote).unwrap().models[0].cost_input,
+            0.05,
+            "explicit costs win"
+        );
         let c = parse(&text, "m.yaml").unwrap();
         assert_eq!(c.models[0].self_hosted.as_ref().map(|s| s.gpus), Some(1));
     }

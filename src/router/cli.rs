@@ -2,7 +2,7 @@
 //! functions, print tables (or `--json`), draw the chart, write the audit log.
 
 use super::audit::{self, AuditLine, OutcomeLine};
-use super::catalog::{self, Catalog};
+use super::catalog::{self, Catalog, SelfHosted, SelfHostedQuote};
 use super::gate::{self, Scores};
 use super::plan::{self, Plan, SensitivityRow, TierRow};
 use super::policy::{self, Policy};
@@ -132,13 +132,54 @@ fn name(path: &Path) -> String {
 }
 
 fn load_catalog(path: &Path) -> anyhow::Result<Catalog> {
-    catalog::parse(&read_user_file(path)?, &name(path))
+    let parsed = catalog::parse_with(&read_user_file(path)?, &name(path), &budget_quote);
+    match parsed {
+        Err(e) if path.extension().is_some_and(|x| x == "json") => {
+            Err(crate::error::BadInput(format!(
+                "{e} (a LiteLLM price file? turn it into a catalog with `route import-litellm`)"
+            ))
+            .into())
+        }
+        other => other,
+    }
+}
+
+/// Prices a self-hosted entry with the serving budget (rental $/hour over roofline throughput).
+pub fn budget_quote(sh: &SelfHosted) -> anyhow::Result<SelfHostedQuote> {
+    let p = crate::budget::self_hosted_usd_per_mtok(&sh.architecture, &sh.hardware, sh.gpus)?;
+    if !(p.input_usd_per_mtok.is_finite() && p.output_usd_per_mtok.is_finite()) {
+        crate::bail_input!(
+            "the serving budget cannot price {} on {} × {}",
+            sh.architecture,
+            sh.gpus,
+            sh.hardware
+        );
+    }
+    Ok(SelfHostedQuote {
+        cost_input: p.input_usd_per_mtok,
+        cost_output: p.output_usd_per_mtok,
+        source: format!(
+            "serving budget: {} on {} × {} at ${:.2}/hour, batch {}, GPUs fully busy{}",
+            p.architecture_id,
+            p.gpus,
+            p.hardware_id,
+            p.usd_per_hour_total,
+            p.batch,
+            p.price_source
+                .map_or(String::new(), |s| format!("; rental price: {s}"))
+        ),
+        as_of: p.price_as_of,
+        usd_per_hour: Some(p.usd_per_hour_total),
+    })
 }
 
 fn load_policy(path: Option<&Path>, catalog: &Catalog) -> anyhow::Result<(Policy, String)> {
     let (p, file) = match path {
         Some(p) => (policy::parse(&read_user_file(p)?, &name(p))?, name(p)),
-        None => (policy::default_policy(), "data/policies/default.yaml (built in)".to_string()),
+        None => (
+            policy::default_policy(),
+            "data/policies/default.yaml (built in)".to_string(),
+        ),
     };
     p.check_tiers(catalog, &file)?;
     Ok((p, file))
@@ -146,10 +187,16 @@ fn load_policy(path: Option<&Path>, catalog: &Catalog) -> anyhow::Result<(Policy
 
 /// Scores outputs files; a run where no line could be read is bad input.
 fn load_scores(paths: &[PathBuf]) -> anyhow::Result<Scores> {
-    let inputs = paths.iter().map(|p| Ok((name(p), read_user_file(p)?))).collect::<anyhow::Result<Vec<_>>>()?;
+    let inputs = paths
+        .iter()
+        .map(|p| Ok((name(p), read_user_file(p)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let scores = gate::score_files(&inputs);
     if scores.scores.is_empty() {
-        let first = scores.malformed.first().map_or(String::new(), |m| format!("; first: {}", m.reason));
+        let first = scores
+            .malformed
+            .first()
+            .map_or(String::new(), |m| format!("; first: {}", m.reason));
         crate::bail_input!(
             "{}: no output could be scored ({} malformed line(s){first})",
             scores.files.join(", "),
@@ -190,17 +237,50 @@ pub fn route(
 
 /// Draws the monthly cost per tier on a log scale (tiers span two orders of magnitude).
 pub fn cost_chart(tiers: &[TierRow], workload: &Workload) -> anyhow::Result<Vec<PathBuf>> {
-    let bars: Vec<(String, f64)> = tiers.iter().filter_map(|t| t.usd_total.map(|v| (t.tier.clone(), v))).collect();
+    let bars: Vec<(String, f64)> = tiers
+        .iter()
+        .filter_map(|t| t.usd_total.map(|v| (t.tier.clone(), v)))
+        .collect();
     let title = format!("Cost by tier, {} ({} days)", workload.name, workload.days);
-    let axes = crate::plot::Axes { title: &title, x: "tier", y: "USD (log scale)", log_x: false, log_y: true };
-    crate::plot::bar_chart(&crate::plot::report_dir().join(format!("route-cost-by-tier-{}", workload.name)), axes, &bars)
+    let axes = crate::plot::Axes {
+        title: &title,
+        x: "tier",
+        y: "USD (log scale)",
+        log_x: false,
+        log_y: true,
+    };
+    // The workload's name is user text: keep it to characters that are safe in a file name.
+    let stem: String = workload
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    crate::plot::bar_chart(
+        &crate::plot::report_dir().join(format!("route-cost-by-tier-{stem}")),
+        axes,
+        &bars,
+    )
 }
 
 fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let catalog = load_catalog(&args.catalog)?;
-    let workload = workload::parse(&read_user_file(&args.workload)?, &name(&args.workload), &NoTokenizer)?;
+    let workload = workload::parse(
+        &read_user_file(&args.workload)?,
+        &name(&args.workload),
+        &NoTokenizer,
+    )?;
     let (policy, policy_file) = load_policy(args.policy.as_deref(), &catalog)?;
-    let evidence = if args.outputs.is_empty() { None } else { Some(load_scores(&args.outputs)?) };
+    let evidence = if args.outputs.is_empty() {
+        None
+    } else {
+        Some(load_scores(&args.outputs)?)
+    };
     let (tiers, plan, sensitivity) = route(&catalog, &policy, evidence.as_ref(), &workload)?;
     let mut written = None;
     if let Some(path) = &args.audit {
@@ -208,7 +288,11 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
         append_audit(path, &lines)?;
         written = Some(lines.len());
     }
-    let chart = if args.no_chart { Vec::new() } else { cost_chart(&tiers, &workload)? };
+    let chart = if args.no_chart {
+        Vec::new()
+    } else {
+        cost_chart(&tiers, &workload)?
+    };
     let report = RouteReport {
         catalog: name(&args.catalog),
         workload,
@@ -240,12 +324,28 @@ fn run_review(args: &ReviewArgs) -> anyhow::Result<()> {
     let catalog = load_catalog(&args.catalog)?;
     let (policy, _) = load_policy(args.policy.as_deref(), &catalog)?;
     let (mut bad, mut n) = (Vec::new(), 0);
-    let lines: Vec<AuditLine> = audit::read_jsonl(&read_user_file(&args.audit)?, &name(&args.audit), &mut bad, &mut n);
+    let lines: Vec<AuditLine> = audit::read_jsonl(
+        &read_user_file(&args.audit)?,
+        &name(&args.audit),
+        &mut bad,
+        &mut n,
+    );
     if lines.is_empty() {
-        crate::bail_input!("{}: no audit line could be read ({n} malformed)", name(&args.audit));
+        crate::bail_input!(
+            "{}: no audit line could be read ({n} malformed)",
+            name(&args.audit)
+        );
     }
-    let outcomes: Vec<OutcomeLine> = audit::read_jsonl(&read_user_file(&args.outcomes)?, &name(&args.outcomes), &mut bad, &mut n);
-    emit(&audit::review(&catalog, &policy, &lines, &outcomes, bad, n), args.out)
+    let outcomes: Vec<OutcomeLine> = audit::read_jsonl(
+        &read_user_file(&args.outcomes)?,
+        &name(&args.outcomes),
+        &mut bad,
+        &mut n,
+    );
+    emit(
+        &audit::review(&catalog, &policy, &lines, &outcomes, bad, n),
+        args.out,
+    )
 }
 
 /// `import-litellm` output: the catalog (printed as YAML) and what was left out.
@@ -266,7 +366,11 @@ impl std::fmt::Display for Imported {
             self.unmatched.len(),
             self.skipped.len()
         )?;
-        write!(f, "{}", serde_yaml_ng::to_string(&self.catalog).map_err(|_| std::fmt::Error)?)
+        write!(
+            f,
+            "{}",
+            serde_yaml_ng::to_string(&self.catalog).map_err(|_| std::fmt::Error)?
+        )
     }
 }
 
@@ -282,7 +386,14 @@ fn run_import(args: &ImportArgs) -> anyhow::Result<()> {
     let lite = litellm::parse(&read_user_file(&args.prices)?, &name(&args.prices))?;
     let source = format!("LiteLLM price file {}", name(&args.prices));
     let (catalog, unmatched) = litellm::to_catalog(&lite, &rules, &source, args.as_of.as_deref())?;
-    emit(&Imported { catalog, unmatched, skipped: lite.skipped }, args.out)
+    emit(
+        &Imported {
+            catalog,
+            unmatched,
+            skipped: lite.skipped,
+        },
+        args.out,
+    )
 }
 
 fn price_list(path: &Path) -> anyhow::Result<Vec<litellm::PriceEntry>> {
@@ -290,7 +401,11 @@ fn price_list(path: &Path) -> anyhow::Result<Vec<litellm::PriceEntry>> {
     if path.extension().is_some_and(|e| e == "json") {
         Ok(litellm::parse(&text, &name(path))?.entries)
     } else {
-        Ok(catalog::parse(&text, &name(path))?.models.iter().map(Into::into).collect())
+        Ok(catalog::parse_with(&text, &name(path), &budget_quote)?
+            .models
+            .iter()
+            .map(Into::into)
+            .collect())
     }
 }
 
@@ -301,7 +416,12 @@ pub fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
         Some(RouteSub::Review(r)) => run_review(r),
         Some(RouteSub::ImportLitellm(i)) => run_import(i),
         Some(RouteSub::ComparePrices(c)) => {
-            let cmp = litellm::compare(&price_list(&c.a)?, &price_list(&c.b)?, &name(&c.a), &name(&c.b));
+            let cmp = litellm::compare(
+                &price_list(&c.a)?,
+                &price_list(&c.b)?,
+                &name(&c.a),
+                &name(&c.b),
+            );
             emit(&cmp, c.out)
         }
     }
@@ -315,12 +435,23 @@ pub fn run_toolcall(args: &ToolcallArgs) -> anyhow::Result<()> {
 }
 
 fn period(days: f64) -> String {
-    if days == 30.0 { "monthly (30 d)".to_string() } else { format!("per {days} days") }
+    if days == 30.0 {
+        "monthly (30 d)".to_string()
+    } else {
+        format!("per {days} days")
+    }
 }
 
 /// The per-tier comparison as a text table.
 pub fn tier_table_text(tiers: &[TierRow], days: f64) -> String {
-    let mut t = Table::new(["tier", "model", "per task", period(days).as_str(), "cheaper than premium", "price"]);
+    let mut t = Table::new([
+        "tier",
+        "model",
+        "per task",
+        period(days).as_str(),
+        "cheaper than premium",
+        "price",
+    ]);
     for r in tiers {
         match &r.unavailable {
             Some(why) => t.row([r.tier.as_str(), "-", "-", "-", "-", why.as_str()]),
@@ -330,25 +461,61 @@ pub fn tier_table_text(tiers: &[TierRow], days: f64) -> String {
                 r.usd_per_task.map_or("-".into(), usd_per_task),
                 r.usd_total.map_or("-".into(), usd),
                 r.cheaper_than_premium.map_or("-".into(), ratio),
-                if r.estimate { "estimate".into() } else { "list".into() },
+                r.price.clone(),
             ]),
         };
     }
-    t.to_string()
+    let mut text = t.to_string();
+    for r in tiers {
+        if let Some(d) = r.dedicated_usd {
+            text.push_str(&format!(
+                "{}: the per-token price assumes the GPUs fully busy; rented for the whole {} days they cost {} whatever the load.\n",
+                r.tier,
+                days,
+                usd(d)
+            ));
+        }
+    }
+    text
 }
 
 impl std::fmt::Display for RouteReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let w = &self.workload;
-        writeln!(f, "Workload `{}`: {} task type(s), {} days; catalog {}; policy {}", w.name, w.task_types.len(), w.days, self.catalog, self.policy)?;
-        writeln!(f, "\nThe whole workload on each tier (cheapest model of the tier):")?;
+        writeln!(
+            f,
+            "Workload `{}`: {} task type(s), {} days; catalog {}; policy {}",
+            w.name,
+            w.task_types.len(),
+            w.days,
+            self.catalog,
+            self.policy
+        )?;
+        writeln!(
+            f,
+            "\nThe whole workload on each tier (cheapest model of the tier):"
+        )?;
         write!(f, "{}", tier_table_text(&self.tiers, w.days))?;
 
         let p = &self.plan;
         writeln!(f, "\nRouting plan (cheapest eligible model per task type):")?;
-        let mut t = Table::new(["task type", "allowed tiers", "model", "tier", "in tok", "out tok", "tasks/day", "per task", period(p.days).as_str()]);
+        let mut t = Table::new([
+            "task type",
+            "allowed tiers",
+            "model",
+            "tier",
+            "in tok",
+            "out tok",
+            "tasks/day",
+            "per task",
+            period(p.days).as_str(),
+        ]);
         for c in &p.choices {
-            let allowed = if c.named_by_policy { c.allowed_tiers.join(", ") } else { format!("{} (default)", c.allowed_tiers.join(", ")) };
+            let allowed = if c.named_by_policy {
+                c.allowed_tiers.join(", ")
+            } else {
+                format!("{} (default)", c.allowed_tiers.join(", "))
+            };
             t.row([
                 c.task_type.clone(),
                 allowed,
@@ -371,10 +538,20 @@ impl std::fmt::Display for RouteReport {
             ),
             _ => format!("all-{label}: not possible with this catalog"),
         };
-        writeln!(f, "Plan total {}; {}; {}", usd(p.usd_total), saving("premium", p.all_premium_usd), saving("standard", p.all_standard_usd))?;
+        writeln!(
+            f,
+            "Plan total {}; {}; {}",
+            usd(p.usd_total),
+            saving("premium", p.all_premium_usd),
+            saving("standard", p.all_standard_usd)
+        )?;
         for c in &p.choices {
             for r in &c.refused {
-                writeln!(f, "  {}: refused {} [{}]: {}", c.task_type, r.model, r.tier, r.reason)?;
+                writeln!(
+                    f,
+                    "  {}: refused {} [{}]: {}",
+                    c.task_type, r.model, r.tier, r.reason
+                )?;
             }
         }
 
@@ -418,16 +595,36 @@ pub struct TourRoute {
 
 /// Runs the router on the embedded reference workload and catalog and draws the chart.
 pub fn tour_section() -> anyhow::Result<TourRoute> {
-    let catalog = catalog::parse(MODELS_YAML, "data/models.yaml")?;
-    let workload = workload::parse(REFERENCE_YAML, "data/workloads/reference.yaml", &NoTokenizer)?;
+    let catalog = catalog::parse_with(MODELS_YAML, "data/models.yaml", &budget_quote)?;
+    let workload = workload::parse(
+        REFERENCE_YAML,
+        "data/workloads/reference.yaml",
+        &NoTokenizer,
+    )?;
     let (tiers, plan, _) = route(&catalog, &policy::default_policy(), None, &workload)?;
     let chart = cost_chart(&tiers, &workload)?;
-    Ok(TourRoute { workload, tiers, plan, chart: chart.iter().map(|p| name(p)).collect() })
+    Ok(TourRoute {
+        workload,
+        tiers,
+        plan,
+        chart: chart.iter().map(|p| name(p)).collect(),
+    })
 }
 
 impl std::fmt::Display for TourRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "Reference workload: 1,000 in + 300 out tokens per task, 10,000 tasks/day, 30 days.")?;
+        let w = &self.workload;
+        for t in &w.task_types {
+            writeln!(
+                f,
+                "Workload `{}`: {} in + {} out tokens per task, {} tasks/day, {} days.",
+                w.name,
+                thousands(t.input_tokens, 0),
+                thousands(t.output_tokens, 0),
+                thousands(t.tasks_per_day, 0),
+                w.days
+            )?;
+        }
         write!(f, "{}", tier_table_text(&self.tiers, self.workload.days))?;
         let p = &self.plan;
         if let Some(c) = p.choices.first() {
@@ -438,7 +635,10 @@ impl std::fmt::Display for TourRoute {
                 c.tier,
                 c.model,
                 usd(p.usd_total),
-                p.savings_vs_premium_usd.map_or(String::new(), |s| format!(", {} less than all-premium", usd(s)))
+                p.savings_vs_premium_usd.map_or(String::new(), |s| format!(
+                    ", {} less than all-premium",
+                    usd(s)
+                ))
             )?;
         }
         writeln!(f, "Chart: {}", self.chart.join(", "))

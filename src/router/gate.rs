@@ -31,7 +31,11 @@ impl ParamType {
     fn accepts(self, v: &Value) -> bool {
         match self {
             ParamType::String => v.is_string(),
-            ParamType::Integer => v.is_i64() || v.is_u64(),
+            // JSON has one number type; like JSON Schema, an integer is a number with no
+            // fractional part (`6` and `6.0`), and `6.5` or `"6"` is not.
+            ParamType::Integer => {
+                v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
             ParamType::Number => v.is_number(),
             ParamType::Bool => v.is_boolean(),
         }
@@ -56,12 +60,41 @@ pub const TOOLS: [(&str, Params); 5] = {
     [
         (
             "query_metrics",
-            &[("metric", String, true), ("window_days", Integer, true), ("threshold", Number, false), ("region", String, false)],
+            &[
+                ("metric", String, true),
+                ("window_days", Integer, true),
+                ("threshold", Number, false),
+                ("region", String, false),
+            ],
         ),
-        ("restart_pods", &[("region", String, true), ("selector", String, true), ("only_failed", Bool, true)]),
-        ("aggregate_cost", &[("group_by", String, true), ("month", String, true), ("service", String, false)]),
-        ("scale_deployment", &[("name", String, true), ("region", String, true), ("replicas", Integer, true)]),
-        ("rotate_secret", &[("name", String, true), ("namespace", String, true)]),
+        (
+            "restart_pods",
+            &[
+                ("region", String, true),
+                ("selector", String, true),
+                ("only_failed", Bool, true),
+            ],
+        ),
+        (
+            "aggregate_cost",
+            &[
+                ("group_by", String, true),
+                ("month", String, true),
+                ("service", String, false),
+            ],
+        ),
+        (
+            "scale_deployment",
+            &[
+                ("name", String, true),
+                ("region", String, true),
+                ("replicas", Integer, true),
+            ],
+        ),
+        (
+            "rotate_secret",
+            &[("name", String, true), ("namespace", String, true)],
+        ),
     ]
 };
 
@@ -98,8 +131,12 @@ pub fn final_answer_text(raw: &str) -> String {
 }
 
 fn strip_fence(text: &str) -> &str {
-    let Some(body) = text.strip_prefix("```") else { return text };
-    let Some(body) = body.strip_suffix("```") else { return text };
+    let Some(body) = text.strip_prefix("```") else {
+        return text;
+    };
+    let Some(body) = body.strip_suffix("```") else {
+        return text;
+    };
     // Drop the info string (`json`) on the opening line.
     body.split_once('\n').map_or(body, |(_, rest)| rest).trim()
 }
@@ -114,7 +151,12 @@ pub fn final_answer(output: &Value) -> Result<String, String> {
             for p in parts {
                 let kind = p.get("type").and_then(Value::as_str).unwrap_or("text");
                 let thought = p.get("thought").and_then(Value::as_bool).unwrap_or(false);
-                if thought || matches!(kind, "thinking" | "reasoning" | "thought" | "redacted_thinking") {
+                if thought
+                    || matches!(
+                        kind,
+                        "thinking" | "reasoning" | "thought" | "redacted_thinking"
+                    )
+                {
                     continue;
                 }
                 match p.get("text") {
@@ -139,7 +181,9 @@ pub fn score_answer(answer: &str, expected_tool: Option<&str>) -> Verdict {
         Err(e) => return Verdict::InvalidJson(e.to_string()),
     };
     let mismatch = |s: String| Verdict::SchemaMismatch(s);
-    let Some(obj) = v.as_object() else { return mismatch("the answer is not a JSON object".into()) };
+    let Some(obj) = v.as_object() else {
+        return mismatch("the answer is not a JSON object".into());
+    };
     if let Some(k) = obj.keys().find(|k| *k != "tool" && *k != "params") {
         return mismatch(format!("unexpected top-level key `{k}`"));
     }
@@ -161,7 +205,9 @@ pub fn score_answer(answer: &str, expected_tool: Option<&str>) -> Verdict {
         match args.get(*name) {
             None if *required => return mismatch(format!("{tool}: required `{name}` is missing")),
             None => {}
-            Some(v) if !ty.accepts(v) => return mismatch(format!("{tool}: `{name}` must be a {}", ty.name())),
+            Some(v) if !ty.accepts(v) => {
+                return mismatch(format!("{tool}: `{name}` must be of type {}", ty.name()));
+            }
             Some(_) => {}
         }
     }
@@ -237,7 +283,9 @@ pub struct Scores {
 
 impl Scores {
     pub fn get(&self, model: &str, task_type: &str) -> Option<&Score> {
-        self.scores.iter().find(|s| s.model == model && s.task_type == task_type)
+        self.scores
+            .iter()
+            .find(|s| s.model == model && s.task_type == task_type)
     }
 }
 
@@ -269,13 +317,18 @@ pub fn score_files(inputs: &[(String, String)]) -> Scores {
                 Err(reason) => {
                     out.malformed_lines += 1;
                     if out.malformed.len() < KEEP {
-                        out.malformed.push(Malformed { line: n, reason: format!("{file}:{n}: {reason}") });
+                        out.malformed.push(Malformed {
+                            line: n,
+                            reason: format!("{file}:{n}: {reason}"),
+                        });
                     }
                     continue;
                 }
             };
             let verdict = score_answer(&answer, l.expected_tool.as_deref());
-            let a = acc.entry((l.model.clone(), l.task_type.clone())).or_default();
+            let a = acc
+                .entry((l.model.clone(), l.task_type.clone()))
+                .or_default();
             let s = &mut a.score;
             s.model = l.model;
             s.task_type = l.task_type;
@@ -315,7 +368,9 @@ pub fn score_files(inputs: &[(String, String)]) -> Scores {
             s.schema_match_rate = s.schema_match as f64 / n;
             // Means only when every output reported usage: a partial mean misleads.
             let full = !a.usage_missing && !a.usage.is_empty();
-            let mean = |f: fn(&Usage) -> f64| full.then(|| a.usage.iter().map(f).sum::<f64>() / a.usage.len() as f64);
+            let mean = |f: fn(&Usage) -> f64| {
+                full.then(|| a.usage.iter().map(f).sum::<f64>() / a.usage.len() as f64)
+            };
             s.mean_input_tokens = mean(|u| u.input_tokens);
             s.mean_output_tokens = mean(|u| u.output_tokens);
             s.mean_thinking_tokens = mean(|u| u.thinking_tokens);
@@ -348,7 +403,10 @@ impl std::fmt::Display for Scores {
                 format!("{:.1}%", 100.0 * s.valid_json_rate),
                 format!("{:.1}%", 100.0 * s.schema_match_rate),
                 tok(s.mean_input_tokens),
-                tok(s.mean_output_tokens.zip(s.mean_thinking_tokens).map(|(o, th)| o - th)),
+                tok(s
+                    .mean_output_tokens
+                    .zip(s.mean_thinking_tokens)
+                    .map(|(o, th)| o - th)),
                 tok(s.mean_thinking_tokens),
             ]);
         }
@@ -375,11 +433,19 @@ mod tests {
     #[test]
     fn thinking_is_filtered_and_a_cut_off_answer_is_empty() {
         let ok = r#"{"tool": "rotate_secret", "params": {"name": "db", "namespace": "prod"}}"#;
-        assert_eq!(final_answer_text(&format!("<think>plan {{\"x\"}}</think>\n{ok}")), ok);
-        assert_eq!(final_answer_text(&format!("```json\n{ok}\n```")), ok);
-        assert_eq!(final_answer_text("<think>still thinking when the cap hit"), "");
         assert_eq!(
-            final_answer_text(&format!("<|channel|>analysis<|message|>hmm<|end|><|start|>assistant<|channel|>final<|message|>{ok}<|return|>")),
+            final_answer_text(&format!("<think>plan {{\"x\"}}</think>\n{ok}")),
+            ok
+        );
+        assert_eq!(final_answer_text(&format!("```json\n{ok}\n```")), ok);
+        assert_eq!(
+            final_answer_text("<think>still thinking when the cap hit"),
+            ""
+        );
+        assert_eq!(
+            final_answer_text(&format!(
+                "<|channel|>analysis<|message|>hmm<|end|><|start|>assistant<|channel|>final<|message|>{ok}<|return|>"
+            )),
             ok
         );
         let parts = serde_json::json!([{"type": "thinking", "text": "{not json"}, {"type": "text", "text": ok}]);
@@ -390,8 +456,18 @@ mod tests {
     #[test]
     fn schema_match_checks_tool_required_params_and_types() {
         let v = |s: &str| score_answer(s, None);
-        assert_eq!(v(r#"{"tool":"restart_pods","params":{"region":"eu","selector":"app=x","only_failed":true}}"#), Verdict::Match);
-        assert_eq!(v(r#"{"tool":"query_metrics","params":{"metric":"p99","window_days":7,"threshold":0.5}}"#), Verdict::Match);
+        assert_eq!(
+            v(
+                r#"{"tool":"restart_pods","params":{"region":"eu","selector":"app=x","only_failed":true}}"#
+            ),
+            Verdict::Match
+        );
+        assert_eq!(
+            v(
+                r#"{"tool":"query_metrics","params":{"metric":"p99","window_days":7,"threshold":0.5}}"#
+            ),
+            Verdict::Match
+        );
         let bad = [
             r#"{"tool":"restart_pods","params":{"region":"eu","selector":"app=x","only_failed":"true"}}"#,
             r#"{"tool":"scale_deployment","params":{"name":"api","region":"eu","replicas":2.5}}"#,
@@ -403,9 +479,15 @@ mod tests {
         for b in bad {
             assert!(matches!(v(b), Verdict::SchemaMismatch(_)), "{b}");
         }
-        assert!(matches!(v(r#"{"tool": "rotate_secret", "params": {"#), Verdict::InvalidJson(_)));
+        assert!(matches!(
+            v(r#"{"tool": "rotate_secret", "params": {"#),
+            Verdict::InvalidJson(_)
+        ));
         let ok = r#"{"tool":"rotate_secret","params":{"name":"a","namespace":"b"}}"#;
-        assert!(matches!(score_answer(ok, Some("restart_pods")), Verdict::SchemaMismatch(_)));
+        assert!(matches!(
+            score_answer(ok, Some("restart_pods")),
+            Verdict::SchemaMismatch(_)
+        ));
     }
 
     #[test]
@@ -421,7 +503,10 @@ mod tests {
         assert_eq!(s.malformed_lines, 1);
         assert!(s.malformed[0].reason.starts_with("o.jsonl:3:"));
         let m = s.get("m", "tool-calls").unwrap();
-        assert_eq!((m.outputs, m.empty_answers, m.valid_json, m.schema_match), (2, 1, 1, 1));
+        assert_eq!(
+            (m.outputs, m.empty_answers, m.valid_json, m.schema_match),
+            (2, 1, 1, 1)
+        );
         assert_eq!(m.schema_match_rate, 0.5);
         assert_eq!(m.mean_input_tokens, Some(150.0));
         let n = s.get("n", "x").unwrap();

@@ -33,7 +33,8 @@ pub struct LiteLlm {
 
 /// Parses LiteLLM's JSON price format.
 pub fn parse(text: &str, file: &str) -> anyhow::Result<LiteLlm> {
-    let root: Value = serde_json::from_str(text).map_err(|e| bad_input(format!("{file}:{}:{}", e.line(), e.column()), e))?;
+    let root: Value = serde_json::from_str(text)
+        .map_err(|e| bad_input(format!("{file}:{}:{}", e.line(), e.column()), e))?;
     let Some(map) = root.as_object() else {
         crate::bail_input!("{file}: expected a JSON object of model name → prices");
     };
@@ -45,8 +46,14 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<LiteLlm> {
             continue;
         }
         let price = |k: &str| v.get(k).and_then(Value::as_f64);
-        let (Some(i), Some(o)) = (price("input_cost_per_token"), price("output_cost_per_token")) else {
-            skipped.push((id.clone(), "no input_cost_per_token and output_cost_per_token".into()));
+        let (Some(i), Some(o)) = (
+            price("input_cost_per_token"),
+            price("output_cost_per_token"),
+        ) else {
+            skipped.push((
+                id.clone(),
+                "no input_cost_per_token and output_cost_per_token".into(),
+            ));
             continue;
         };
         if !(i.is_finite() && o.is_finite() && i >= 0.0 && o >= 0.0) {
@@ -54,16 +61,23 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<LiteLlm> {
             continue;
         }
         let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let capabilities = [("supports_function_calling", "tools"), ("supports_vision", "vision"), ("supports_reasoning", "reasoning")]
-            .iter()
-            .filter(|(k, _)| flag(k))
-            .map(|(_, c)| c.to_string())
-            .collect();
+        let capabilities = [
+            ("supports_function_calling", "tools"),
+            ("supports_vision", "vision"),
+            ("supports_reasoning", "reasoning"),
+        ]
+        .iter()
+        .filter(|(k, _)| flag(k))
+        .map(|(_, c)| c.to_string())
+        .collect();
         entries.push(PriceEntry {
             id: id.clone(),
             cost_input: i * 1e6,
             cost_output: o * 1e6,
-            provider: v.get("litellm_provider").and_then(Value::as_str).map(str::to_string),
+            provider: v
+                .get("litellm_provider")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             context_window: v.get("max_input_tokens").and_then(Value::as_u64),
             capabilities,
         });
@@ -76,15 +90,24 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((head, rest)) => {
-            let Some(tail) = text.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|&k| tail.is_char_boundary(k)).any(|k| glob(rest, &tail[k..]))
+            let Some(tail) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .filter(|&k| tail.is_char_boundary(k))
+                .any(|k| glob(rest, &tail[k..]))
         }
     }
 }
 
 /// Catalog entries from LiteLLM prices: each entry takes the tier of the first matching
 /// `(pattern, tier)` rule; entries no rule matches are left out (returned by id).
-pub fn to_catalog(lite: &LiteLlm, rules: &[(String, String)], source: &str, as_of: Option<&str>) -> anyhow::Result<(Catalog, Vec<String>)> {
+pub fn to_catalog(
+    lite: &LiteLlm,
+    rules: &[(String, String)],
+    source: &str,
+    as_of: Option<&str>,
+) -> anyhow::Result<(Catalog, Vec<String>)> {
     let mut models = Vec::new();
     let mut unmatched = Vec::new();
     for e in &lite.entries {
@@ -104,9 +127,13 @@ pub fn to_catalog(lite: &LiteLlm, rules: &[(String, String)], source: &str, as_o
             price_as_of: as_of.map(str::to_string),
             estimate: false,
             self_hosted: None,
+            dedicated_usd_per_hour: None,
         });
     }
-    let tiers = super::catalog::DEFAULT_TIERS.iter().map(|t| t.to_string()).collect();
+    let tiers = super::catalog::DEFAULT_TIERS
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
     let catalog = Catalog { tiers, models };
     // Round-trip through the validator so an import is held to the same rules as a file.
     let yaml = serde_yaml_ng::to_string(&catalog)?;
@@ -163,7 +190,9 @@ pub fn compare(a: &[PriceEntry], b: &[PriceEntry], file_a: &str, file_b: &str) -
     let mut used = vec![false; b.len()];
     let mix = |e: &PriceEntry| 1000.0 * e.cost_input + 300.0 * e.cost_output;
     for x in a {
-        let hits: Vec<usize> = (0..b.len()).filter(|&j| b[j].id == x.id || bare(&b[j].id) == bare(&x.id)).collect();
+        let hits: Vec<usize> = (0..b.len())
+            .filter(|&j| b[j].id == x.id || bare(&b[j].id) == bare(&x.id))
+            .collect();
         if hits.is_empty() {
             only_in_a.push(x.id.clone());
         }
@@ -177,7 +206,11 @@ pub fn compare(a: &[PriceEntry], b: &[PriceEntry], file_a: &str, file_b: &str) -
                 input_b: y.cost_input,
                 output_a: x.cost_output,
                 output_b: y.cost_output,
-                b_over_a: if mix(x) > 0.0 { mix(y) / mix(x) } else { f64::NAN },
+                b_over_a: if mix(x) > 0.0 {
+                    mix(y) / mix(x)
+                } else {
+                    f64::NAN
+                },
             });
         }
     }
@@ -192,18 +225,42 @@ pub fn compare(a: &[PriceEntry], b: &[PriceEntry], file_a: &str, file_b: &str) -
 
 impl std::fmt::Display for Comparison {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut t = crate::table::Table::new(["model (A)", "model (B)", "in A", "in B", "out A", "out B", "B / A at 1000+300"]);
+        let mut t = crate::table::Table::new([
+            "model (A)",
+            "model (B)",
+            "in A",
+            "in B",
+            "out A",
+            "out B",
+            "B / A at 1000+300",
+        ]);
         let p = |v: f64| crate::table::thousands(v, 3);
         for d in &self.matched {
-            t.row([d.id_a.clone(), d.id_b.clone(), p(d.input_a), p(d.input_b), p(d.output_a), p(d.output_b), format!("{:.2}", d.b_over_a)]);
+            t.row([
+                d.id_a.clone(),
+                d.id_b.clone(),
+                p(d.input_a),
+                p(d.input_b),
+                p(d.output_a),
+                p(d.output_b),
+                format!("{:.2}", d.b_over_a),
+            ]);
         }
-        writeln!(f, "Prices in USD per 1M tokens. A = {}, B = {}", self.file_a, self.file_b)?;
+        writeln!(
+            f,
+            "Prices in USD per 1M tokens. A = {}, B = {}",
+            self.file_a, self.file_b
+        )?;
         writeln!(f, "{t}")?;
         writeln!(
             f,
             "{} model(s) only in A{}; {} only in B.",
             self.only_in_a.len(),
-            if self.only_in_a.is_empty() { String::new() } else { format!(" ({})", self.only_in_a.join(", ")) },
+            if self.only_in_a.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.only_in_a.join(", "))
+            },
             self.only_in_b
         )
     }
@@ -228,18 +285,30 @@ mod tests {
         assert_eq!(l.skipped.len(), 2);
         let s = &l.entries[0];
         assert!((s.cost_input - 2.0).abs() < 1e-9 && (s.cost_output - 10.0).abs() < 1e-9);
-        assert_eq!((s.context_window, s.capabilities.clone()), (Some(200_000), vec!["tools".to_string()]));
+        assert_eq!(
+            (s.context_window, s.capabilities.clone()),
+            (Some(200_000), vec!["tools".to_string()])
+        );
     }
 
     #[test]
     fn tier_rules_and_comparison() {
-        assert!(glob("*/gemma-*", "host/google/gemma-x") && !glob("gemma-*", "host/google/gemma-x"));
+        assert!(
+            glob("*/gemma-*", "host/google/gemma-x") && !glob("gemma-*", "host/google/gemma-x")
+        );
         let l = parse(SAMPLE, "p.json").unwrap();
         let rules = vec![("*gemma*".to_string(), "open-weight-managed".to_string())];
         let (c, unmatched) = to_catalog(&l, &rules, "LiteLLM", Some("2026-06")).unwrap();
         assert_eq!(c.models.len(), 1);
         assert_eq!(unmatched, ["claude-sonnet-5"]);
-        let ours = [PriceEntry { id: "claude-sonnet-5".into(), cost_input: 3.0, cost_output: 15.0, provider: None, context_window: None, capabilities: vec![] }];
+        let ours = [PriceEntry {
+            id: "claude-sonnet-5".into(),
+            cost_input: 3.0,
+            cost_output: 15.0,
+            provider: None,
+            context_window: None,
+            capabilities: vec![],
+        }];
         let cmp = compare(&ours, &l.entries, "a", "b");
         assert_eq!(cmp.matched.len(), 1);
         assert!((cmp.matched[0].b_over_a - 2.0 / 3.0).abs() < 1e-9);

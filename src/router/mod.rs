@@ -26,7 +26,10 @@ pub mod workload;
 use crate::error::BadInput;
 
 /// Parses YAML into `T`; a syntax or shape error becomes one line `file:line:column: message`.
-pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> anyhow::Result<T> {
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> anyhow::Result<T> {
     serde_yaml_ng::from_str(text).map_err(|e| {
         let msg = e.to_string();
         // The library appends " at line L column C"; the location goes in front instead.
@@ -75,7 +78,11 @@ pub fn round_half_even(value: f64, decimals: u32) -> f64 {
     let frac = scaled - floor;
     let noise = 1e-9 * scaled.abs().max(1.0);
     let rounded = if (frac - 0.5).abs() <= noise {
-        if floor % 2.0 == 0.0 { floor } else { floor + 1.0 }
+        if floor % 2.0 == 0.0 {
+            floor
+        } else {
+            floor + 1.0
+        }
     } else {
         scaled.round()
     };
@@ -139,9 +146,19 @@ mod tests {
         let err = parse_yaml::<serde_yaml_ng::Value>("a: [1, 2\nb: 3\n", "x.yaml").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("x.yaml:"), "{text}");
-        assert_eq!(text.split(':').nth(1).map(|l| l.parse::<usize>().is_ok()), Some(true), "{text}");
-        assert_eq!(line_of_id("models:\n  - id: a\n  - id: \"b\"\n", "b"), Some(3));
-        assert_eq!(line_of_id("- {id: x, tier: a}\n- {tier: b, id: y}\n", "y"), Some(2));
+        assert_eq!(
+            text.split(':').nth(1).map(|l| l.parse::<usize>().is_ok()),
+            Some(true),
+            "{text}"
+        );
+        assert_eq!(
+            line_of_id("models:\n  - id: a\n  - id: \"b\"\n", "b"),
+            Some(3)
+        );
+        assert_eq!(
+            line_of_id("- {id: x, tier: a}\n- {tier: b, id: y}\n", "y"),
+            Some(2)
+        );
         assert_eq!(line_of_id("- {taskid: y}\n", "y"), None);
     }
 }

@@ -35,7 +35,11 @@ pub fn fits(model: &Model, task: &TaskType) -> Result<(), String> {
             crate::table::thousands(needed, 0)
         ));
     }
-    if let Some(cap) = task.requires.iter().find(|c| !model.capabilities.contains(c)) {
+    if let Some(cap) = task
+        .requires
+        .iter()
+        .find(|c| !model.capabilities.contains(c))
+    {
         return Err(format!("lacks capability `{cap}`"));
     }
     Ok(())
@@ -43,13 +47,21 @@ pub fn fits(model: &Model, task: &TaskType) -> Result<(), String> {
 
 /// The quality gate for one model on a gated task type. Evidence below the thresholds refuses
 /// the model on any tier; no evidence refuses it unless its tier is trusted.
-pub fn gate_check(model: &Model, task_type: &str, policy: &Policy, evidence: Option<&Scores>) -> Result<(), String> {
+pub fn gate_check(
+    model: &Model,
+    task_type: &str,
+    policy: &Policy,
+    evidence: Option<&Scores>,
+) -> Result<(), String> {
     let g = &policy.gate;
     let score = evidence.and_then(|e| e.get(&model.id, task_type));
     let trusted = g.trusted_tiers.contains(&model.tier);
     match score {
         None if trusted => Ok(()),
-        None => Err(format!("quality gate: no tool-call evidence for `{task_type}` (tier {} is not trusted)", model.tier)),
+        None => Err(format!(
+            "quality gate: no tool-call evidence for `{task_type}` (tier {} is not trusted)",
+            model.tier
+        )),
         Some(s) if s.outputs < g.min_outputs && !trusted => Err(format!(
             "quality gate: {} output(s) scored, {} needed",
             s.outputs, g.min_outputs
@@ -103,14 +115,26 @@ pub struct Choice {
 /// Orders two candidates: cheaper first, then the more capable tier, then the smaller id.
 fn better(catalog: &Catalog, a: (&Model, f64), b: (&Model, f64)) -> std::cmp::Ordering {
     let tie = (a.1 - b.1).abs() <= 1e-12 * a.1.abs().max(b.1.abs());
-    let by_cost = if tie { std::cmp::Ordering::Equal } else { a.1.total_cmp(&b.1) };
+    let by_cost = if tie {
+        std::cmp::Ordering::Equal
+    } else {
+        a.1.total_cmp(&b.1)
+    };
     by_cost
-        .then_with(|| catalog.tier_rank(&a.0.tier).cmp(&catalog.tier_rank(&b.0.tier)))
+        .then_with(|| {
+            catalog
+                .tier_rank(&a.0.tier)
+                .cmp(&catalog.tier_rank(&b.0.tier))
+        })
         .then_with(|| a.0.id.cmp(&b.0.id))
 }
 
 /// The cheapest model of `models` for a task, by [`better`].
-fn cheapest<'a>(catalog: &Catalog, models: impl Iterator<Item = &'a Model>, task: &TaskType) -> Option<&'a Model> {
+fn cheapest<'a>(
+    catalog: &Catalog,
+    models: impl Iterator<Item = &'a Model>,
+    task: &TaskType,
+) -> Option<&'a Model> {
     models
         .map(|m| (m, m.usd_per_task(task.input_tokens, task.output_tokens)))
         .min_by(|a, b| better(catalog, *a, *b))
@@ -131,19 +155,37 @@ pub fn choose(
     let mut refused = Vec::new();
     let mut eligible = Vec::new();
     for m in catalog.models.iter().filter(|m| allowed.contains(&m.tier)) {
-        let verdict = fits(m, task).and_then(|()| if gated { gate_check(m, &task.id, policy, evidence) } else { Ok(()) });
+        let verdict = fits(m, task).and_then(|()| {
+            if gated {
+                gate_check(m, &task.id, policy, evidence)
+            } else {
+                Ok(())
+            }
+        });
         match verdict {
             Ok(()) => eligible.push(m),
-            Err(reason) => refused.push(Refusal { model: m.id.clone(), tier: m.tier.clone(), reason }),
+            Err(reason) => refused.push(Refusal {
+                model: m.id.clone(),
+                tier: m.tier.clone(),
+                reason,
+            }),
         }
     }
     let Some(best) = cheapest(catalog, eligible.into_iter(), task) else {
         let why = if refused.is_empty() {
             "the catalog has no model in those tiers".to_string()
         } else {
-            refused.iter().map(|r| format!("{} ({})", r.model, r.reason)).collect::<Vec<_>>().join("; ")
+            refused
+                .iter()
+                .map(|r| format!("{} ({})", r.model, r.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
         };
-        let whose = if named { "the policy allows" } else { "the default tier is" };
+        let whose = if named {
+            "the policy allows"
+        } else {
+            "the default tier is"
+        };
         return Err(BadInput(format!(
             "task type `{}`: no eligible model ({whose} {}): {why}",
             task.id,
@@ -170,11 +212,18 @@ pub fn choose(
 /// The whole workload on one tier: for each task type the tier's cheapest model that fits
 /// (policy and gate ignored: this is the "what if everything went to this tier" column).
 /// `None` when some task type has no model in the tier that fits.
-pub fn all_on_tier(catalog: &Catalog, workload: &Workload, tier: &str) -> Result<(f64, Vec<String>), String> {
+pub fn all_on_tier(
+    catalog: &Catalog,
+    workload: &Workload,
+    tier: &str,
+) -> Result<(f64, Vec<String>), String> {
     let mut total = 0.0;
     let mut models = Vec::new();
     for task in &workload.task_types {
-        let in_tier = catalog.models.iter().filter(|m| m.tier == tier && fits(m, task).is_ok());
+        let in_tier = catalog
+            .models
+            .iter()
+            .filter(|m| m.tier == tier && fits(m, task).is_ok());
         let Some(m) = cheapest(catalog, in_tier, task) else {
             return Err(if catalog.models.iter().any(|m| m.tier == tier) {
                 format!("no {tier} model fits task type `{}`", task.id)
@@ -182,7 +231,9 @@ pub fn all_on_tier(catalog: &Catalog, workload: &Workload, tier: &str) -> Result
                 format!("no {tier} model in the catalog")
             });
         };
-        total += m.usd_per_task(task.input_tokens, task.output_tokens) * task.tasks_per_day * workload.days;
+        total += m.usd_per_task(task.input_tokens, task.output_tokens)
+            * task.tasks_per_day
+            * workload.days;
         if !models.contains(&m.id) {
             models.push(m.id.clone());
         }
@@ -201,21 +252,47 @@ pub struct TierRow {
     pub usd_total: Option<f64>,
     /// How many times cheaper than premium (premium total / this total).
     pub cheaper_than_premium: Option<f64>,
-    pub estimate: bool,
+    /// `list`, `estimate` (a tier estimate) or `self-hosted` (GPUs fully busy).
+    pub price: String,
+    /// For self-hosted models priced by the serving budget: the GPUs' rent over the period,
+    /// paid whatever the load (the per-token price assumes them fully busy).
+    pub dedicated_usd: Option<f64>,
     pub unavailable: Option<String>,
+}
+
+/// How the row's prices were made: any estimate makes the row an estimate.
+fn price_kind(catalog: &Catalog, models: &[String]) -> &'static str {
+    let any = |f: fn(&Model) -> bool| models.iter().any(|id| catalog.model(id).is_some_and(f));
+    if any(|m| m.estimate) {
+        "estimate"
+    } else if any(|m| m.self_hosted.is_some()) {
+        "self-hosted"
+    } else {
+        "list"
+    }
 }
 
 /// The per-tier comparison: every tier in catalog order, the whole workload on it.
 pub fn tier_table(catalog: &Catalog, workload: &Workload) -> Vec<TierRow> {
     let tasks = workload.tasks();
-    let premium = all_on_tier(catalog, workload, PREMIUM_TIER).ok().map(|(t, _)| t);
+    let premium = all_on_tier(catalog, workload, PREMIUM_TIER)
+        .ok()
+        .map(|(t, _)| t);
     catalog
         .tiers
         .iter()
         .map(|tier| match all_on_tier(catalog, workload, tier) {
             Ok((total, models)) => TierRow {
                 tier: tier.clone(),
-                estimate: models.iter().any(|id| catalog.model(id).is_some_and(|m| m.estimate)),
+                price: price_kind(catalog, &models).into(),
+                dedicated_usd: {
+                    let hourly = models
+                        .iter()
+                        .filter_map(|id| catalog.model(id)?.dedicated_usd_per_hour);
+                    hourly
+                        .reduce(|a, b| a + b)
+                        .map(|h| h * 24.0 * workload.days)
+                },
                 models,
                 usd_per_task: (tasks > 0.0).then(|| total / tasks),
                 usd_total: Some(total),
@@ -228,7 +305,8 @@ pub fn tier_table(catalog: &Catalog, workload: &Workload) -> Vec<TierRow> {
                 usd_per_task: None,
                 usd_total: None,
                 cheaper_than_premium: None,
-                estimate: false,
+                price: String::new(),
+                dedicated_usd: None,
                 unavailable: Some(why),
             },
         })
@@ -250,15 +328,24 @@ pub struct Plan {
 }
 
 /// Routes every task type of a workload.
-pub fn plan(catalog: &Catalog, policy: &Policy, evidence: Option<&Scores>, workload: &Workload) -> anyhow::Result<Plan> {
+pub fn plan(
+    catalog: &Catalog,
+    policy: &Policy,
+    evidence: Option<&Scores>,
+    workload: &Workload,
+) -> anyhow::Result<Plan> {
     let choices = workload
         .task_types
         .iter()
         .map(|t| choose(catalog, policy, evidence, t, workload.days))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let usd_total = choices.iter().map(|c| c.usd_total).sum();
-    let all_premium_usd = all_on_tier(catalog, workload, PREMIUM_TIER).ok().map(|(t, _)| t);
-    let all_standard_usd = all_on_tier(catalog, workload, DEFAULT_TIER).ok().map(|(t, _)| t);
+    let all_premium_usd = all_on_tier(catalog, workload, PREMIUM_TIER)
+        .ok()
+        .map(|(t, _)| t);
+    let all_standard_usd = all_on_tier(catalog, workload, DEFAULT_TIER)
+        .ok()
+        .map(|(t, _)| t);
     Ok(Plan {
         workload: workload.name.clone(),
         days: workload.days,
@@ -299,7 +386,13 @@ pub const SCENARIOS: [(&str, f64, f64, f64); 7] = [
 ];
 
 /// Re-plans the workload under each scenario; the cheapest model may change with the mix.
-pub fn sensitivity(catalog: &Catalog, policy: &Policy, evidence: Option<&Scores>, workload: &Workload, base: &Plan) -> Vec<SensitivityRow> {
+pub fn sensitivity(
+    catalog: &Catalog,
+    policy: &Policy,
+    evidence: Option<&Scores>,
+    workload: &Workload,
+    base: &Plan,
+) -> Vec<SensitivityRow> {
     SCENARIOS
         .iter()
         .map(|&(name, i, o, v)| {
@@ -363,8 +456,18 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let p = pol("taskTypes:\n  - {id: t, tiers: [economy]}");
-        assert_eq!(choose(&c, &p, None, &task("t", 10_000.0, 10.0), 30.0).unwrap().model, "a");
-        assert_eq!(choose(&c, &p, None, &task("t", 10.0, 10_000.0), 30.0).unwrap().model, "b");
+        assert_eq!(
+            choose(&c, &p, None, &task("t", 10_000.0, 10.0), 30.0)
+                .unwrap()
+                .model,
+            "a"
+        );
+        assert_eq!(
+            choose(&c, &p, None, &task("t", 10.0, 10_000.0), 30.0)
+                .unwrap()
+                .model,
+            "b"
+        );
     }
 
     #[test]
@@ -378,7 +481,12 @@ mod tests {
         let p = pol("taskTypes:\n  - {id: judge, tiers: [premium]}");
         let c1 = choose(&c, &p, None, &task("other", 1000.0, 300.0), 30.0).unwrap();
         assert_eq!((c1.model.as_str(), c1.named_by_policy), ("s", false));
-        assert_eq!(choose(&c, &p, None, &task("judge", 1000.0, 300.0), 30.0).unwrap().model, "p");
+        assert_eq!(
+            choose(&c, &p, None, &task("judge", 1000.0, 300.0), 30.0)
+                .unwrap()
+                .model,
+            "p"
+        );
     }
 
     #[test]
@@ -405,11 +513,22 @@ mod tests {
         let p = pol("taskTypes:\n  - {id: t, tiers: [economy]}");
         let ch = choose(&c, &p, None, &task("t", 9000.0, 100.0), 30.0).unwrap();
         assert_eq!(ch.model, "big");
-        assert!(ch.refused[0].reason.contains("context window 8,000 tokens < 9,100"), "{:?}", ch.refused);
+        assert!(
+            ch.refused[0]
+                .reason
+                .contains("context window 8,000 tokens < 9,100"),
+            "{:?}",
+            ch.refused
+        );
         let mut needs = task("t", 200_000.0, 0.0);
         needs.requires = vec!["tools".into()];
         let e = choose(&c, &p, None, &needs, 30.0).unwrap_err().to_string();
-        assert!(e.starts_with("task type `t`: no eligible model") && e.contains("small (") && e.contains("big ("), "{e}");
+        assert!(
+            e.starts_with("task type `t`: no eligible model")
+                && e.contains("small (")
+                && e.contains("big ("),
+            "{e}"
+        );
     }
 
     #[test]
@@ -438,7 +557,13 @@ mod tests {
             ..Score::default()
         });
         let ch = choose(&c, &p, Some(&ev), &t, 30.0).unwrap();
-        assert!(ch.refused[0].reason.contains("schema match 66.7% < 90.0% on 6 outputs"), "{:?}", ch.refused);
+        assert!(
+            ch.refused[0]
+                .reason
+                .contains("schema match 66.7% < 90.0% on 6 outputs"),
+            "{:?}",
+            ch.refused
+        );
         ev.scores[0].schema_match_rate = 1.0;
         assert_eq!(choose(&c, &p, Some(&ev), &t, 30.0).unwrap().model, "cheap");
     }

@@ -92,7 +92,11 @@ impl Policy {
 pub fn parse(text: &str, file: &str) -> anyhow::Result<Policy> {
     let p: Policy = parse_yaml(text, file)?;
     for (i, t) in p.task_types.iter().enumerate() {
-        let here = format!("{}: task type `{}`", at(file, line_of_id(text, &t.id)), t.id);
+        let here = format!(
+            "{}: task type `{}`",
+            at(file, line_of_id(text, &t.id)),
+            t.id
+        );
         if p.task_types[..i].iter().any(|o| o.id == t.id) {
             crate::bail_input!("{here}: duplicate task type id");
         }
@@ -128,12 +132,19 @@ mod tests {
     #[test]
     fn unnamed_task_types_get_standard_and_premium_is_explicit() {
         let p = default_policy();
-        assert_eq!(p.tiers_for("translation"), (vec!["standard".to_string()], false));
+        assert_eq!(
+            p.tiers_for("translation"),
+            (vec!["standard".to_string()], false)
+        );
         let (tiers, named) = p.tiers_for("reasoning");
         assert!(named && tiers == ["premium"]);
         // Premium appears only where a task type names it.
-        let premium: Vec<&str> =
-            p.task_types.iter().filter(|t| t.tiers.iter().any(|x| x == PREMIUM_TIER)).map(|t| t.id.as_str()).collect();
+        let premium: Vec<&str> = p
+            .task_types
+            .iter()
+            .filter(|t| t.tiers.iter().any(|x| x == PREMIUM_TIER))
+            .map(|t| t.id.as_str())
+            .collect();
         assert_eq!(premium, ["reasoning"]);
         assert!(p.gated("tool-calls") && !p.gated("extraction"));
     }
@@ -141,13 +152,33 @@ mod tests {
     #[test]
     fn bad_policies_are_named() {
         let base = "gate: {minOutputs: 5, minValidJsonRate: 0.9, minSchemaMatchRate: 0.9}\nescalation: {maxFailureRate: 0.1, minOutcomes: 10}\n";
-        let e = parse(&format!("taskTypes:\n  - {{id: a, tiers: []}}\n{base}"), "p.yaml").unwrap_err();
-        assert!(e.to_string().contains("p.yaml:2: task type `a`: `tiers` is empty"), "{e}");
-        let p = parse(&format!("taskTypes:\n  - {{id: a, tiers: [gold]}}\n{base}"), "p.yaml").unwrap();
-        let c = crate::router::catalog::parse("- {id: m, tier: standard, costInput: 1, costOutput: 1}\n", "m.yaml").unwrap();
+        let e = parse(
+            &format!("taskTypes:\n  - {{id: a, tiers: []}}\n{base}"),
+            "p.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("p.yaml:2: task type `a`: `tiers` is empty"),
+            "{e}"
+        );
+        let p = parse(
+            &format!("taskTypes:\n  - {{id: a, tiers: [gold]}}\n{base}"),
+            "p.yaml",
+        )
+        .unwrap();
+        let c = crate::router::catalog::parse(
+            "- {id: m, tier: standard, costInput: 1, costOutput: 1}\n",
+            "m.yaml",
+        )
+        .unwrap();
         let e = p.check_tiers(&c, "p.yaml").unwrap_err();
         assert!(e.to_string().contains("unknown tier `gold`"), "{e}");
-        let e = parse(&format!("taskTypes: []\n{}", base.replace("0.1,", "1.5,")), "p.yaml").unwrap_err();
+        let e = parse(
+            &format!("taskTypes: []\n{}", base.replace("0.1,", "1.5,")),
+            "p.yaml",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("maxFailureRate"), "{e}");
     }
 }

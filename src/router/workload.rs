@@ -71,7 +71,10 @@ pub struct Workload {
 impl Workload {
     /// Tasks over the whole period, all task types.
     pub fn tasks(&self) -> f64 {
-        self.task_types.iter().map(|t| t.tasks_per_day * self.days).sum()
+        self.task_types
+            .iter()
+            .map(|t| t.tasks_per_day * self.days)
+            .sum()
     }
 
     /// The same workload with tokens and volume scaled (for the sensitivity table).
@@ -115,12 +118,19 @@ pub fn parse(text: &str, file: &str, counter: &dyn TokenCounter) -> anyhow::Resu
     }
     let mut task_types: Vec<TaskType> = Vec::new();
     for (i, t) in spec.task_types.into_iter().enumerate() {
-        let here = format!("{}: task type `{}` (taskTypes[{i}])", at(file, line_of_id(text, &t.id)), t.id);
+        let here = format!(
+            "{}: task type `{}` (taskTypes[{i}])",
+            at(file, line_of_id(text, &t.id)),
+            t.id
+        );
         if task_types.iter().any(|o| o.id == t.id) {
             crate::bail_input!("{here}: duplicate task type id");
         }
         if !t.tasks_per_day.is_finite() || t.tasks_per_day < 0.0 {
-            crate::bail_input!("{here}: `tasksPerDay` is {}; it must be >= 0", t.tasks_per_day);
+            crate::bail_input!(
+                "{here}: `tasksPerDay` is {}; it must be >= 0",
+                t.tasks_per_day
+            );
         }
         let texts = t.input_text.is_some() || t.output_text.is_some() || t.tokenizer.is_some();
         let counts = t.input_tokens.is_some() || t.output_tokens.is_some();
@@ -129,7 +139,9 @@ pub fn parse(text: &str, file: &str, counter: &dyn TokenCounter) -> anyhow::Resu
                 "{here}: give either token counts (`inputTokens`, `outputTokens`) or sample texts \
                  (`tokenizer`, `inputText`, `outputText`), not both"
             ),
-            (false, false) => crate::bail_input!("{here}: `inputTokens` and `outputTokens` are missing"),
+            (false, false) => {
+                crate::bail_input!("{here}: `inputTokens` and `outputTokens` are missing")
+            }
             (true, false) => {
                 let get = |name: &str, v: Option<f64>| -> anyhow::Result<f64> {
                     match v {
@@ -140,14 +152,20 @@ pub fn parse(text: &str, file: &str, counter: &dyn TokenCounter) -> anyhow::Resu
                         Some(v) => Ok(v),
                     }
                 };
-                (get("inputTokens", t.input_tokens)?, get("outputTokens", t.output_tokens)?, TokenSource::Counts)
+                (
+                    get("inputTokens", t.input_tokens)?,
+                    get("outputTokens", t.output_tokens)?,
+                    TokenSource::Counts,
+                )
             }
             (false, true) => {
                 let Some(tok) = t.tokenizer.clone() else {
                     crate::bail_input!("{here}: sample texts need a `tokenizer`")
                 };
                 let count = |name: &str, text: &Option<String>| -> anyhow::Result<f64> {
-                    let Some(text) = text else { crate::bail_input!("{here}: `{name}` is missing") };
+                    let Some(text) = text else {
+                        crate::bail_input!("{here}: `{name}` is missing")
+                    };
                     counter
                         .count(&tok, text)
                         .map(|n| n as f64)
@@ -156,7 +174,9 @@ pub fn parse(text: &str, file: &str, counter: &dyn TokenCounter) -> anyhow::Resu
                 (
                     count("inputText", &t.input_text)?,
                     count("outputText", &t.output_text)?,
-                    TokenSource::Texts { tokenizer: tok.clone() },
+                    TokenSource::Texts {
+                        tokenizer: tok.clone(),
+                    },
                 )
             }
         };
@@ -197,7 +217,10 @@ mod tests {
         assert_eq!(w.task_types[1].output_tokens, 1.0);
         assert_eq!(w.tasks(), 450.0);
         let e = parse(text, "w.yaml", &NoTokenizer).unwrap_err().to_string();
-        assert!(e.contains("task type `b`") && e.contains("give `inputTokens`"), "{e}");
+        assert!(
+            e.contains("task type `b`") && e.contains("give `inputTokens`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -205,8 +228,13 @@ mod tests {
         let e = |t: &str| parse(t, "w.yaml", &NoTokenizer).unwrap_err().to_string();
         assert!(e("days: 0\ntaskTypes: []\n").contains("`days` is 0"));
         let m = e("days: 30\ntaskTypes:\n  - {id: a, tasksPerDay: 10, inputTokens: 100}\n");
-        assert!(m.contains("`outputTokens` is missing") && m.starts_with("w.yaml:3:"), "{m}");
-        let m = e("days: 30\ntaskTypes:\n  - {id: a, tasksPerDay: -1, inputTokens: 1, outputTokens: 1}\n");
+        assert!(
+            m.contains("`outputTokens` is missing") && m.starts_with("w.yaml:3:"),
+            "{m}"
+        );
+        let m = e(
+            "days: 30\ntaskTypes:\n  - {id: a, tasksPerDay: -1, inputTokens: 1, outputTokens: 1}\n",
+        );
         assert!(m.contains("`tasksPerDay` is -1"), "{m}");
     }
 }

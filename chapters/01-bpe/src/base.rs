@@ -62,7 +62,8 @@ pub fn byte_to_char() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut next = 256u32;
     for b in 0..256u32 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         table[b as usize] = if printable {
             char::from_u32(b).expect("Latin-1 is valid")
         } else {
@@ -226,8 +227,13 @@ pub fn count_words(text: &str, splitter: &Splitter, specials: &[String]) -> Vec<
 /// What a trainer adds: the merge loop over counted words.
 pub trait Learner {
     /// Learns merges until `vocab` holds `vocab_size` tokens or no pair is left.
-    fn learn(&self, words: Vec<Word>, vocab: &mut Vocab, vocab_size: usize, tie: TieBreak)
-    -> Vec<Merge>;
+    fn learn(
+        &self,
+        words: Vec<Word>,
+        vocab: &mut Vocab,
+        vocab_size: usize,
+        tie: TieBreak,
+    ) -> Vec<Merge>;
 }
 
 /// Training settings shared by both trainers.

@@ -69,7 +69,11 @@ impl Learner for FastTrainer {
         }
         let mut heap: BinaryHeap<Candidate> = counts
             .iter()
-            .map(|(&pair, &count)| Candidate { count, pair, key: &key })
+            .map(|(&pair, &count)| Candidate {
+                count,
+                pair,
+                key: &key,
+            })
             .collect();
 
         let mut merges = Vec::new();
@@ -86,7 +90,11 @@ impl Learner for FastTrainer {
             }
             let pair = top.pair;
             let id = vocab.add_merge(pair);
-            let mut touched: Vec<u32> = holders.remove(&pair).unwrap_or_default().into_iter().collect();
+            let mut touched: Vec<u32> = holders
+                .remove(&pair)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
             touched.sort_unstable();
             grown.clear();
             for wi in touched {
@@ -111,10 +119,18 @@ impl Learner for FastTrainer {
             for &q in &grown {
                 let count = counts[&q];
                 if count > 0 {
-                    heap.push(Candidate { count, pair: q, key: &key });
+                    heap.push(Candidate {
+                        count,
+                        pair: q,
+                        key: &key,
+                    });
                 }
             }
-            merges.push(Merge { pair, id, count: now });
+            merges.push(Merge {
+                pair,
+                id,
+                count: now,
+            });
         }
         merges
     }

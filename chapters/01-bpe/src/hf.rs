@@ -16,23 +16,23 @@ use crate::pattern::Pattern;
 use crate::tokenizer::Tokenizer;
 use serde_json::{Value, json};
 
-/// The tokenizer as `tokenizer.json` text. Needs a merge list (a trained or loaded
-/// tokenizer), not a tiktoken rank table.
+/// The tokenizer as `tokenizer.json` text (a rank table's merges are derived first).
 pub fn to_tokenizer_json(tok: &Tokenizer) -> Result<String> {
-    if tok.merges().is_empty() && tok.vocab_size() > 256 + tok.special_tokens().len() {
-        return Err(Error::Unsupported {
-            path: tok.name().to_string(),
-            what: "saving a tiktoken rank table as tokenizer.json".into(),
-        });
-    }
+    // A tiktoken rank table has no merge list: derive it, and keep tiktoken's whole-piece rule.
+    let derived;
+    let merge_list = if tok.merges().is_empty() {
+        derived = tok.derive_merges();
+        &derived[..]
+    } else {
+        tok.merges()
+    };
     let mut vocab = serde_json::Map::new();
     for id in 0..tok.vocab_size() as TokenId {
         if let Some(bytes) = tok.token_bytes(id) {
             vocab.insert(to_byte_level(bytes), json!(id));
         }
     }
-    let merges: Vec<Value> = tok
-        .merges()
+    let merges: Vec<Value> = merge_list
         .iter()
         .map(|&((a, b), _)| {
             let s = |id| to_byte_level(tok.token_bytes(id).unwrap_or_default());
@@ -67,7 +67,7 @@ pub fn to_tokenizer_json(tok: &Tokenizer) -> Result<String> {
         "model": {
             "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
             "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-            "ignore_merges": false, "vocab": vocab, "merges": merges,
+            "ignore_merges": tok.whole_piece_lookup(), "vocab": vocab, "merges": merges,
         },
     });
     Ok(serde_json::to_string_pretty(&doc).expect("JSON values serialize"))
@@ -130,9 +130,11 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
         let id = id
             .as_u64()
             .filter(|&id| id < u32::MAX as u64)
-            .ok_or_else(|| field(format!("`model.vocab[{s:?}]` is not an id")))? as usize;
-        let bytes = from_byte_level(s)
-            .ok_or_else(|| unsupported(format!("vocab entry {s:?} outside the byte-level alphabet")))?;
+            .ok_or_else(|| field(format!("`model.vocab[{s:?}]` is not an id")))?
+            as usize;
+        let bytes = from_byte_level(s).ok_or_else(|| {
+            unsupported(format!("vocab entry {s:?} outside the byte-level alphabet"))
+        })?;
         if tokens.len() <= id {
             tokens.resize(id + 1, Vec::new());
             seen.resize(id + 1, false);
@@ -155,10 +157,13 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
     let mut pairs = Vec::with_capacity(merges.len());
     for (rank, m) in merges.iter().enumerate() {
         let (a, b) = match m {
-            Value::String(s) => s.split_once(' ').ok_or_else(|| field(format!("merge {rank} is not `a b`")))?,
-            Value::Array(v) if v.len() == 2 && v.iter().all(Value::is_string) => {
-                (v[0].as_str().unwrap_or_default(), v[1].as_str().unwrap_or_default())
-            }
+            Value::String(s) => s
+                .split_once(' ')
+                .ok_or_else(|| field(format!("merge {rank} is not `a b`")))?,
+            Value::Array(v) if v.len() == 2 && v.iter().all(Value::is_string) => (
+                v[0].as_str().unwrap_or_default(),
+                v[1].as_str().unwrap_or_default(),
+            ),
             _ => return Err(field(format!("merge {rank} is neither \"a b\" nor [a, b]"))),
         };
         let id = |s: &str| {
@@ -172,12 +177,23 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
     }
 
     let mut specials = Vec::new();
-    for t in doc.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
+    for t in doc
+        .get("added_tokens")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let content = t.get("content").and_then(Value::as_str);
         let id = t.get("id").and_then(Value::as_u64);
         match (content, id) {
-            (Some(c), Some(id)) if id < u32::MAX as u64 => specials.push((c.to_string(), id as TokenId)),
-            _ => return Err(field("an `added_tokens` entry lacks `content` or `id`".into())),
+            (Some(c), Some(id)) if id < u32::MAX as u64 => {
+                specials.push((c.to_string(), id as TokenId))
+            }
+            _ => {
+                return Err(field(
+                    "an `added_tokens` entry lacks `content` or `id`".into(),
+                ));
+            }
         }
     }
     // An added token that is also in the vocab keeps the vocab's bytes; only add the rest.
@@ -198,7 +214,11 @@ fn pre_tokenizer_pattern(pre: &Value) -> std::result::Result<Pattern, String> {
         Ok(v.get("use_regex").and_then(Value::as_bool).unwrap_or(true))
     };
     match kind {
-        Some("ByteLevel") => Ok(if byte_level(pre)? { Pattern::Gpt2 } else { Pattern::None }),
+        Some("ByteLevel") => Ok(if byte_level(pre)? {
+            Pattern::Gpt2
+        } else {
+            Pattern::None
+        }),
         Some("Sequence") => {
             let parts = pre
                 .get("pretokenizers")

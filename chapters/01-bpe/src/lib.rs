@@ -79,3 +79,42 @@ pub fn read_corpus(path: &Path) -> Result<String> {
     }
     Ok(text)
 }
+
+/// Size of a text in tokens, characters and bytes: the inputs of token inflation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextStats {
+    pub tokens: usize,
+    /// Unicode scalar values.
+    pub characters: usize,
+    /// UTF-8 bytes.
+    pub bytes: usize,
+}
+
+impl TextStats {
+    /// Counts `text` with `tok` (special-token text counted as ordinary text).
+    pub fn of(tok: &Tokenizer, text: &str) -> Self {
+        TextStats {
+            tokens: tok.count(text),
+            characters: text.chars().count(),
+            bytes: text.len(),
+        }
+    }
+
+    /// Tokens per 1,000 characters: how many tokens a fixed amount of text costs.
+    pub fn tokens_per_1k_chars(&self) -> f64 {
+        if self.characters == 0 {
+            0.0
+        } else {
+            1000.0 * self.tokens as f64 / self.characters as f64
+        }
+    }
+
+    /// UTF-8 bytes per token: how much each token carries (4 or more in English).
+    pub fn bytes_per_token(&self) -> f64 {
+        if self.tokens == 0 {
+            0.0
+        } else {
+            self.bytes as f64 / self.tokens as f64
+        }
+    }
+}

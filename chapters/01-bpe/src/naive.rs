@@ -28,10 +28,13 @@ impl Learner for NaiveTrainer {
             for w in &words {
                 count_pairs(&w.ids, w.count, &mut counts);
             }
-            let Some((&pair, &count)) = counts
-                .iter()
-                .reduce(|a, b| if key.better(*b.1, *b.0, *a.1, *a.0) { b } else { a })
-            else {
+            let Some((&pair, &count)) = counts.iter().reduce(|a, b| {
+                if key.better(*b.1, *b.0, *a.1, *a.0) {
+                    b
+                } else {
+                    a
+                }
+            }) else {
                 break; // every word is a single token
             };
             let id = vocab.add_merge(pair);

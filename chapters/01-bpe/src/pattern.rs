@@ -38,7 +38,8 @@ pub enum Pattern {
 }
 
 /// tiktoken's patterns, verbatim (look-arounds and possessive quantifiers included).
-const GPT2: &str = r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+const GPT2: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
 const CL100K: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
 const O200K: &str = concat!(
     r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
@@ -55,7 +56,12 @@ pub const HF_BYTE_LEVEL: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 impl Pattern {
-    pub const ALL: [Pattern; 4] = [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k, Pattern::None];
+    pub const ALL: [Pattern; 4] = [
+        Pattern::Gpt2,
+        Pattern::Cl100k,
+        Pattern::O200k,
+        Pattern::None,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -170,7 +176,10 @@ impl<'a> Iterator for Splits<'a> {
         let end = match regex.find(Input::new(rest).anchored(Anchored::Yes)) {
             Some(m) if m.pattern().as_usize() == 1 => {
                 // The look-ahead stand-in: give the last character back.
-                let last = rest[..m.end()].chars().next_back().map_or(1, char::len_utf8);
+                let last = rest[..m.end()]
+                    .chars()
+                    .next_back()
+                    .map_or(1, char::len_utf8);
                 start + m.end() - last
             }
             Some(m) if m.end() > 0 => start + m.end(),

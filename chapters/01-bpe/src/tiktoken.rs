@@ -57,7 +57,10 @@ impl Encoding {
     }
 
     fn specials(&self) -> Vec<(String, TokenId)> {
-        self.specials.iter().map(|&(s, id)| (s.to_string(), id)).collect()
+        self.specials
+            .iter()
+            .map(|&(s, id)| (s.to_string(), id))
+            .collect()
     }
 
     /// This encoding with the ranks of a rank file.
@@ -121,13 +124,17 @@ fn shipped_ranks(encoding: &Encoding) -> Vec<(Vec<u8>, TokenId)> {
 
 /// A built-in encoding (`r50k_base`, `cl100k_base`, `o200k_base`), built once per process.
 pub fn builtin(name: &str) -> Option<Arc<Tokenizer>> {
-    static CELLS: [OnceLock<Arc<Tokenizer>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static CELLS: [OnceLock<Arc<Tokenizer>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let i = ENCODINGS.iter().position(|e| e.name == name)?;
     Some(
         CELLS[i]
             .get_or_init(|| {
                 let e = &ENCODINGS[i];
-                Arc::new(e.with_ranks(shipped_ranks(e)).expect("shipped ranks hold every byte"))
+                Arc::new(
+                    e.with_ranks(shipped_ranks(e))
+                        .expect("shipped ranks hold every byte"),
+                )
             })
             .clone(),
     )
@@ -154,7 +161,9 @@ pub fn load_rank_file(path: &std::path::Path, pattern: Option<Pattern>) -> Resul
         (None, p) => Tokenizer::from_ranks(&shown, ranks, Vec::new(), p.unwrap_or(Pattern::Cl100k)),
     }
     .map_err(|e| match e {
-        Error::Corrupt { line: 0, message, .. } => Error::Corrupt {
+        Error::Corrupt {
+            line: 0, message, ..
+        } => Error::Corrupt {
             path: shown.clone(),
             line: 0,
             message,

@@ -88,7 +88,9 @@ impl Tokenizer {
         for (rank, &(pair, id)) in merges.iter().enumerate() {
             let n = tokens.len() as u32;
             if pair.0 >= n || pair.1 >= n || id >= n {
-                return Err(corrupt(format!("merge {rank} refers to an id outside the vocabulary")));
+                return Err(corrupt(format!(
+                    "merge {rank} refers to an id outside the vocabulary"
+                )));
             }
             // A later duplicate of a merge never fires: keep the first (lowest) rank.
             pairs.entry(pack(pair)).or_insert((rank as u32, id));
@@ -122,7 +124,15 @@ impl Tokenizer {
                 }
             }
         }
-        Self::build(name, pattern, tokens, pairs, Vec::new(), Some(whole), specials)
+        Self::build(
+            name,
+            pattern,
+            tokens,
+            pairs,
+            Vec::new(),
+            Some(whole),
+            specials,
+        )
     }
 
     fn build(
@@ -151,8 +161,10 @@ impl Tokenizer {
             });
         }
         let ordinary_len = tokens.len();
-        let mut decoder: Vec<Option<Box<[u8]>>> =
-            tokens.into_iter().map(|t| t.map(Vec::into_boxed_slice)).collect();
+        let mut decoder: Vec<Option<Box<[u8]>>> = tokens
+            .into_iter()
+            .map(|t| t.map(Vec::into_boxed_slice))
+            .collect();
         for (text, id) in &specials {
             let id = *id as usize;
             if decoder.len() <= id {
@@ -413,6 +425,41 @@ impl Tokenizer {
             out.push(ids[i]);
             i = next[i];
         }
+    }
+
+    /// The merge list behind a tiktoken rank table, for formats that need one (tokenizer.json):
+    /// a token of rank `r` is what BPE makes of its own bytes with only the ranks below `r`,
+    /// and that is exactly two parts — the merge that creates it. Tokens that do not split in
+    /// two (never the case in OpenAI's files) are left without a merge.
+    pub fn derive_merges(&self) -> Vec<(Pair, TokenId)> {
+        let mut merges = Vec::new();
+        for id in 0..self.ordinary_len as TokenId {
+            let Some(bytes) = self.token_bytes(id) else {
+                continue;
+            };
+            if bytes.len() < 2 {
+                continue;
+            }
+            let mut ids: Vec<TokenId> = bytes.iter().map(|&b| self.byte_ids[b as usize]).collect();
+            loop {
+                let best = (0..ids.len() - 1)
+                    .map(|i| (self.rank(ids[i], ids[i + 1]), i))
+                    .filter(|((r, _), _)| *r < id)
+                    .min_by_key(|((r, _), i)| (*r, *i));
+                let Some(((_, merged), i)) = best else { break };
+                ids[i] = merged;
+                ids.remove(i + 1);
+            }
+            if let [l, r] = ids[..] {
+                merges.push(((l, r), id));
+            }
+        }
+        merges
+    }
+
+    /// Whether a piece that is itself a token encodes as that token before merging.
+    pub fn whole_piece_lookup(&self) -> bool {
+        self.whole.is_some()
     }
 
     /// Test hook: encode a piece with the heap path whatever its length.

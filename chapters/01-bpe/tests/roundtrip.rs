@@ -3,7 +3,7 @@
 mod common;
 
 use ch01_bpe::tiktoken::builtin;
-use ch01_bpe::{FastTrainer, Pattern, TrainConfig, Tokenizer, train};
+use ch01_bpe::{FastTrainer, Pattern, Tokenizer, TrainConfig, train};
 use proptest::prelude::*;
 use std::sync::LazyLock;
 
@@ -11,13 +11,22 @@ static TRAINED: LazyLock<Vec<Tokenizer>> = LazyLock::new(|| {
     let text = common::all_text();
     Pattern::ALL
         .iter()
-        .map(|&p| train(&FastTrainer, &text, &TrainConfig::new(600, p)).unwrap().tokenizer)
+        .map(|&p| {
+            train(&FastTrainer, &text, &TrainConfig::new(600, p))
+                .unwrap()
+                .tokenizer
+        })
         .collect()
 });
 
 fn check(tok: &Tokenizer, text: &str) -> Result<(), TestCaseError> {
     let ids = tok.encode_ordinary(text);
-    prop_assert_eq!(tok.decode_bytes(&ids).unwrap(), text.as_bytes(), "{}", tok.name());
+    prop_assert_eq!(
+        tok.decode_bytes(&ids).unwrap(),
+        text.as_bytes(),
+        "{}",
+        tok.name()
+    );
     prop_assert_eq!(tok.decode(&ids).unwrap(), text);
     Ok(())
 }

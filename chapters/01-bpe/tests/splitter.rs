@@ -11,10 +11,18 @@ use std::sync::LazyLock;
 const PATTERNS: [Pattern; 3] = [Pattern::Gpt2, Pattern::Cl100k, Pattern::O200k];
 
 static REFERENCE: LazyLock<Vec<fancy_regex::Regex>> = LazyLock::new(|| {
-    PATTERNS.iter().map(|p| fancy_regex::Regex::new(p.regex().unwrap()).unwrap()).collect()
+    PATTERNS
+        .iter()
+        .map(|p| fancy_regex::Regex::new(p.regex().unwrap()).unwrap())
+        .collect()
 });
-static OURS: LazyLock<Vec<Splitter>> =
-    LazyLock::new(|| PATTERNS.iter().map(|&p| Splitter::new(p)).chain([Splitter::new(Pattern::None)]).collect());
+static OURS: LazyLock<Vec<Splitter>> = LazyLock::new(|| {
+    PATTERNS
+        .iter()
+        .map(|&p| Splitter::new(p))
+        .chain([Splitter::new(Pattern::None)])
+        .collect()
+});
 
 fn index(pattern: Pattern) -> usize {
     PATTERNS.iter().position(|&p| p == pattern).unwrap_or(3)
@@ -22,11 +30,16 @@ fn index(pattern: Pattern) -> usize {
 
 fn reference(pattern: Pattern, text: &str) -> Vec<String> {
     let re = &REFERENCE[index(pattern)];
-    re.find_iter(text).map(|m| m.unwrap().as_str().to_string()).collect()
+    re.find_iter(text)
+        .map(|m| m.unwrap().as_str().to_string())
+        .collect()
 }
 
 fn ours(pattern: Pattern, text: &str) -> Vec<String> {
-    OURS[index(pattern)].split(text).map(str::to_string).collect()
+    OURS[index(pattern)]
+        .split(text)
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -41,8 +54,18 @@ fn splits_match_the_backtracking_engine_on_the_corpora() {
 #[test]
 fn possessive_quantifiers_are_honoured_by_the_reference() {
     // A possessive run never gives back: `a++a` cannot match "aaa", greedy `a+a` can.
-    assert!(!fancy_regex::Regex::new("^a++a$").unwrap().is_match("aaa").unwrap());
-    assert!(fancy_regex::Regex::new("^a+a$").unwrap().is_match("aaa").unwrap());
+    assert!(
+        !fancy_regex::Regex::new("^a++a$")
+            .unwrap()
+            .is_match("aaa")
+            .unwrap()
+    );
+    assert!(
+        fancy_regex::Regex::new("^a+a$")
+            .unwrap()
+            .is_match("aaa")
+            .unwrap()
+    );
 }
 
 #[test]

@@ -11,9 +11,18 @@ use tiktoken_rs::CoreBPE;
 
 fn pairs() -> Vec<(Arc<Tokenizer>, &'static CoreBPE)> {
     vec![
-        (builtin("cl100k_base").unwrap(), tiktoken_rs::cl100k_base_singleton()),
-        (builtin("o200k_base").unwrap(), tiktoken_rs::o200k_base_singleton()),
-        (builtin("r50k_base").unwrap(), tiktoken_rs::r50k_base_singleton()),
+        (
+            builtin("cl100k_base").unwrap(),
+            tiktoken_rs::cl100k_base_singleton(),
+        ),
+        (
+            builtin("o200k_base").unwrap(),
+            tiktoken_rs::o200k_base_singleton(),
+        ),
+        (
+            builtin("r50k_base").unwrap(),
+            tiktoken_rs::r50k_base_singleton(),
+        ),
     ]
 }
 
@@ -52,8 +61,12 @@ fn special_tokens_match_tiktoken_rs() {
         let allowed = ["<|endoftext|>"];
         let ok = "a<|endoftext|>b";
         assert_eq!(
-            ours.encode(ok, &AllowedSpecial::Some(vec![allowed[0].into()])).unwrap(),
-            reference.encode(ok, &allowed.into_iter().collect::<HashSet<_>>()).unwrap().0,
+            ours.encode(ok, &AllowedSpecial::Some(vec![allowed[0].into()]))
+                .unwrap(),
+            reference
+                .encode(ok, &allowed.into_iter().collect::<HashSet<_>>())
+                .unwrap()
+                .0,
         );
     }
 }
@@ -61,10 +74,18 @@ fn special_tokens_match_tiktoken_rs() {
 #[test]
 fn a_disallowed_special_token_is_an_error() {
     let tok = builtin("cl100k_base").unwrap();
-    let err = tok.encode("ok <|endoftext|>", &AllowedSpecial::None).unwrap_err();
-    assert!(matches!(err, Error::DisallowedSpecial { offset: 3, .. }), "{err}");
+    let err = tok
+        .encode("ok <|endoftext|>", &AllowedSpecial::None)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::DisallowedSpecial { offset: 3, .. }),
+        "{err}"
+    );
     let only_eot = AllowedSpecial::Some(vec!["<|endoftext|>".into()]);
-    assert!(tok.encode("<|endoftext|><|fim_prefix|>", &only_eot).is_err());
+    assert!(
+        tok.encode("<|endoftext|><|fim_prefix|>", &only_eot)
+            .is_err()
+    );
     // As ordinary text the same string is several ordinary tokens.
     assert!(tok.encode_ordinary("<|endoftext|>").len() > 1);
 }
@@ -108,4 +129,37 @@ proptest! {
             prop_assert_eq!(ours.encode_ordinary(&text), reference.encode_ordinary(&text), "{}", ours.name());
         }
     }
+}
+
+#[test]
+fn a_rank_file_on_disk_loads_like_the_builtin_and_count_tokens_agrees() {
+    use base64::Engine;
+    let builtin = builtin("cl100k_base").unwrap();
+    let dir = std::env::temp_dir().join(format!("ch01_ranks_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cl100k_base.tiktoken");
+    let mut file = String::new();
+    for id in 0..100_256u32 {
+        let bytes = builtin.token_bytes(id).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        file.push_str(&format!("{b64} {id}\n"));
+    }
+    std::fs::write(&path, file).unwrap();
+    let loaded = ch01_bpe::load(path.to_str().unwrap(), None).unwrap();
+    let text = common::all_text();
+    assert_eq!(
+        loaded.encode_with_special_tokens(&text),
+        builtin.encode_with_special_tokens(&text)
+    );
+    assert_eq!(
+        ch01_bpe::count_tokens("cl100k_base", &text).unwrap(),
+        tiktoken_rs::cl100k_base_singleton()
+            .encode_ordinary(&text)
+            .len()
+    );
+    assert!(matches!(
+        ch01_bpe::count_tokens("no_such_tokenizer", "x"),
+        Err(Error::UnknownTokenizer(_))
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

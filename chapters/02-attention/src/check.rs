@@ -20,11 +20,21 @@ pub enum AttentionError {
     #[error("head_dim must be at least 1 (q has shape {q:?})")]
     ZeroHeadDim { q: [usize; 4] },
     #[error("{what} has shape {got:?} but must be {expected}")]
-    Shape { what: &'static str, got: [usize; 4], expected: String },
+    Shape {
+        what: &'static str,
+        got: [usize; 4],
+        expected: String,
+    },
     #[error("tile size must be at least 1")]
     ZeroTile,
-    #[error("key_lengths has {got} entries for a batch of {batch}; each must be at most seq_k = {seq_k}")]
-    KeyLengths { got: usize, batch: usize, seq_k: usize },
+    #[error(
+        "key_lengths has {got} entries for a batch of {batch}; each must be at most seq_k = {seq_k}"
+    )]
+    KeyLengths {
+        got: usize,
+        batch: usize,
+        seq_k: usize,
+    },
     #[error("d_model {d_model} is not divisible by n_heads {n_heads}")]
     HeadsDivide { d_model: usize, n_heads: usize },
     #[error("input has d_model {got}, the module expects {expected}")]
@@ -48,7 +58,10 @@ pub fn check_inputs(
         return Err(AttentionError::Shape {
             what: "k",
             got: k.dims(),
-            expected: format!("[{batch}, {heads}, s_k, {head_dim}] to match q {:?}", q.dims()),
+            expected: format!(
+                "[{batch}, {heads}, s_k, {head_dim}] to match q {:?}",
+                q.dims()
+            ),
         });
     }
     let [vb, vh, vs, value_dim] = v.dims();
@@ -56,7 +69,10 @@ pub fn check_inputs(
         return Err(AttentionError::Shape {
             what: "v",
             got: v.dims(),
-            expected: format!("[{batch}, {heads}, {seq_k}, d_v ≥ 1] to match k {:?}", k.dims()),
+            expected: format!(
+                "[{batch}, {heads}, {seq_k}, d_v ≥ 1] to match k {:?}",
+                k.dims()
+            ),
         });
     }
     if let Some(mask) = mask {
@@ -70,5 +86,12 @@ pub fn check_inputs(
             });
         }
     }
-    Ok(AttentionDims { batch, heads, seq_q, seq_k, head_dim, value_dim })
+    Ok(AttentionDims {
+        batch,
+        heads,
+        seq_q,
+        seq_k,
+        head_dim,
+        value_dim,
+    })
 }

@@ -12,13 +12,15 @@
 //!    running sum), never holding more than `tile × tile` scores — the idea behind
 //!    FlashAttention.
 //! 4. [`mha`]: multi-head self-attention as a burn `Module`.
-//! 5. [`reference`]: an independent ndarray implementation (plain loops, f64 accumulation)
+//! 5. [`lookup`]: attention as a soft dictionary lookup on real tokens, for the heatmap.
+//! 6. [`reference`]: an independent ndarray implementation (plain loops, f64 accumulation)
 //!    that the tests compare everything against, together with burn's own fused `attention`.
 //!
 //! Every entry point checks shapes at the boundary and returns an [`AttentionError`] instead of
 //! panicking deep inside burn.
 
 pub mod check;
+pub mod lookup;
 pub mod mha;
 pub mod reference;
 pub mod saturation;

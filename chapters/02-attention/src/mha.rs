@@ -28,9 +28,16 @@ pub struct MultiHeadSelfAttentionConfig {
 impl MultiHeadSelfAttentionConfig {
     pub fn init(&self, device: &Device) -> Result<MultiHeadSelfAttention, AttentionError> {
         if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
-            return Err(AttentionError::HeadsDivide { d_model: self.d_model, n_heads: self.n_heads });
+            return Err(AttentionError::HeadsDivide {
+                d_model: self.d_model,
+                n_heads: self.n_heads,
+            });
         }
-        let linear = || LinearConfig::new(self.d_model, self.d_model).with_bias(self.bias).init(device);
+        let linear = || {
+            LinearConfig::new(self.d_model, self.d_model)
+                .with_bias(self.bias)
+                .init(device)
+        };
         Ok(MultiHeadSelfAttention {
             query: linear(),
             key: linear(),
@@ -56,7 +63,8 @@ impl MultiHeadSelfAttention {
     /// `[b, s, d_model]` → `[b, h, s, head_dim]`
     fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [b, s, _] = x.dims();
-        x.reshape([b, s, self.n_heads, self.head_dim]).swap_dims(1, 2)
+        x.reshape([b, s, self.n_heads, self.head_dim])
+            .swap_dims(1, 2)
     }
 
     /// `[b, h, s, head_dim]` → `[b, s, d_model]`
@@ -76,7 +84,10 @@ impl MultiHeadSelfAttention {
         let d_model = self.n_heads * self.head_dim;
         let got = x.dims()[2];
         if got != d_model {
-            return Err(AttentionError::ModelDim { got, expected: d_model });
+            return Err(AttentionError::ModelDim {
+                got,
+                expected: d_model,
+            });
         }
         let q = self.split_heads(self.query.forward(x.clone()));
         let k = self.split_heads(self.key.forward(x.clone()));

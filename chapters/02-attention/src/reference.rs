@@ -49,7 +49,10 @@ pub fn attention_f64(
                     *r = if future || masked {
                         f64::NEG_INFINITY
                     } else {
-                        (0..d).map(|x| q[[bi, hi, i, x]] as f64 * k[[bi, hi, j, x]] as f64).sum::<f64>() * scale
+                        (0..d)
+                            .map(|x| q[[bi, hi, i, x]] as f64 * k[[bi, hi, j, x]] as f64)
+                            .sum::<f64>()
+                            * scale
                     };
                     max = max.max(*r);
                 }
@@ -75,5 +78,8 @@ pub fn attention_f64(
 pub fn max_abs_diff(ours: &Tensor<4>, reference: &Array4<f64>) -> f64 {
     let ours = to_array(ours);
     assert_eq!(ours.dim(), reference.dim(), "shapes differ");
-    ours.iter().zip(reference.iter()).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max)
+    ours.iter()
+        .zip(reference.iter())
+        .map(|(a, b)| (*a as f64 - b).abs())
+        .fold(0.0, f64::max)
 }

@@ -25,17 +25,33 @@ fn row_stats(weights: Tensor<4>, seq_k: usize) -> (f64, f64) {
     let rows = weights.dims()[2] as f64;
     let max = weights.clone().max_dim(3).sum().into_scalar::<f32>() as f64 / rows;
     // −Σ w ln w, with 0·ln 0 = 0 (clamp keeps ln finite; the product is then ~0).
-    let entropy = -(weights.clone() * weights.clamp_min(1e-30).log()).sum().into_scalar::<f32>() as f64;
+    let entropy = -(weights.clone() * weights.clamp_min(1e-30).log())
+        .sum()
+        .into_scalar::<f32>() as f64;
     (max, entropy / rows / (seq_k as f64).ln())
 }
 
 /// Measures saturation for random unit-variance Q and K of `seq` positions at `head_dim`.
 pub fn measure(head_dim: usize, seq: usize, device: &Device) -> Saturation {
-    let q = Tensor::<4>::random([1, 1, seq, head_dim], Distribution::Normal(0.0, 1.0), device);
-    let k = Tensor::<4>::random([1, 1, seq, head_dim], Distribution::Normal(0.0, 1.0), device);
+    let q = Tensor::<4>::random(
+        [1, 1, seq, head_dim],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let k = Tensor::<4>::random(
+        [1, 1, seq, head_dim],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
     let s = scores(q, k);
     let (max_weight_unscaled, entropy_unscaled) = row_stats(masked_softmax(s.clone()), seq);
     let (max_weight_scaled, entropy_scaled) =
         row_stats(masked_softmax(s / (head_dim as f64).sqrt()), seq);
-    Saturation { head_dim, max_weight_unscaled, max_weight_scaled, entropy_unscaled, entropy_scaled }
+    Saturation {
+        head_dim,
+        max_weight_unscaled,
+        max_weight_scaled,
+        entropy_unscaled,
+        entropy_scaled,
+    }
 }

@@ -39,14 +39,20 @@ pub fn padding_mask(
     device: &Device,
 ) -> Result<Tensor<4, Bool>, AttentionError> {
     if key_lengths.iter().any(|&n| n > seq_k) {
-        return Err(AttentionError::KeyLengths { got: key_lengths.len(), batch: key_lengths.len(), seq_k });
+        return Err(AttentionError::KeyLengths {
+            got: key_lengths.len(),
+            batch: key_lengths.len(),
+            seq_k,
+        });
     }
     let data: Vec<bool> = key_lengths
         .iter()
         .flat_map(|&len| (0..seq_k).map(move |j| j >= len))
         .collect();
-    Ok(Tensor::<1, Bool>::from_data(TensorData::new(data, [key_lengths.len() * seq_k]), device)
-        .reshape([key_lengths.len(), 1, 1, seq_k]))
+    Ok(
+        Tensor::<1, Bool>::from_data(TensorData::new(data, [key_lengths.len() * seq_k]), device)
+            .reshape([key_lengths.len(), 1, 1, seq_k]),
+    )
 }
 
 /// The one mask to apply: the causal mask and the caller's mask combined, at full shape.

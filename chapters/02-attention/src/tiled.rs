@@ -29,7 +29,13 @@ pub fn tiled_attention(
     if tile == 0 {
         return Err(AttentionError::ZeroTile);
     }
-    let [b, h, sq, sk, dv] = [dims.batch, dims.heads, dims.seq_q, dims.seq_k, dims.value_dim];
+    let [b, h, sq, sk, dv] = [
+        dims.batch,
+        dims.heads,
+        dims.seq_q,
+        dims.seq_k,
+        dims.value_dim,
+    ];
     let device = q.device();
     let q = q * (1.0 / (dims.head_dim as f64).sqrt()); // scale once, not every tile
     let mask = mask.map(|m| m.expand([b, h, sq, sk]));
@@ -41,14 +47,20 @@ pub fn tiled_attention(
         let tq = tile.min(sq - qs);
         let q_tile = q.clone().narrow(2, qs, tq); // [b, h, tq, d]
         // Keys the last query of this tile may see; later key tiles are skipped entirely.
-        let k_end = if causal { (qs as i64 + tq as i64 + offset).clamp(0, sk as i64) as usize } else { sk };
+        let k_end = if causal {
+            (qs as i64 + tq as i64 + offset).clamp(0, sk as i64) as usize
+        } else {
+            sk
+        };
 
         let mut m = Tensor::<4>::full([b, h, tq, 1], f32::NEG_INFINITY, &device); // running max
         let mut l = Tensor::<4>::zeros([b, h, tq, 1], &device); // running Σ exp(s − m)
         let mut acc = Tensor::<4>::zeros([b, h, tq, dv], &device); // running Σ exp(s − m)·v
         for ks in (0..k_end).step_by(tile) {
             let tk = tile.min(k_end - ks);
-            let mut s = q_tile.clone().matmul(k.clone().narrow(2, ks, tk).swap_dims(2, 3)); // [b, h, tq, tk]
+            let mut s = q_tile
+                .clone()
+                .matmul(k.clone().narrow(2, ks, tk).swap_dims(2, 3)); // [b, h, tq, tk]
             // Key ks + c is in the future of query qs + r when c > r + (qs + offset − ks).
             let diag = qs as i64 + offset - ks as i64;
             if causal && (tk as i64 - 1) > diag {
@@ -56,11 +68,16 @@ pub fn tiled_attention(
                 s = s.mask_fill(future.expand([b, h, tq, tk]), f32::NEG_INFINITY);
             }
             if let Some(mask) = &mask {
-                s = s.mask_fill(mask.clone().slice([0..b, 0..h, qs..qs + tq, ks..ks + tk]), f32::NEG_INFINITY);
+                s = s.mask_fill(
+                    mask.clone().slice([0..b, 0..h, qs..qs + tq, ks..ks + tk]),
+                    f32::NEG_INFINITY,
+                );
             }
             let m_new = m.clone().max_pair(s.clone().max_dim(3));
             // A row with nothing visible yet keeps m = −∞; shift by 0 so exp gives 0, not NaN.
-            let shift = m_new.clone().mask_fill(m_new.clone().lower_elem(f32::MIN), 0.0);
+            let shift = m_new
+                .clone()
+                .mask_fill(m_new.clone().lower_elem(f32::MIN), 0.0);
             let p = (s - shift.clone()).exp(); // [b, h, tq, tk]
             let rescale = (m - shift).exp(); // e^{m − m'}: old terms to the new maximum
             l = l * rescale.clone() + p.clone().sum_dim(3);

@@ -37,7 +37,13 @@ const SHAPES: &[(usize, usize, usize, usize, usize)] = &[
     (1, 4, 70, 70, 32),
 ];
 
-fn check_all(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool, mask: Option<Tensor<4, Bool>>) {
+fn check_all(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    causal: bool,
+    mask: Option<Tensor<4, Bool>>,
+) {
     let reference = attention_f64(
         to_array(&q).view(),
         to_array(&k).view(),
@@ -45,14 +51,20 @@ fn check_all(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool, mask: Optio
         causal,
         mask.as_ref().map(mask_to_array).as_ref().map(|m| m.view()),
     );
-    let label = format!("q {:?} k {:?} causal {causal} mask {}", q.dims(), k.dims(), mask.is_some());
+    let label = format!(
+        "q {:?} k {:?} causal {causal} mask {}",
+        q.dims(),
+        k.dims(),
+        mask.is_some()
+    );
 
     let steps = attention(q.clone(), k.clone(), v.clone(), causal, mask.clone()).unwrap();
     let err = max_abs_diff(&steps, &reference);
     assert!(err < TOL, "steps vs reference: {err:e} ({label})");
 
     for tile in [1, 7, 16, 64] {
-        let tiled = tiled_attention(q.clone(), k.clone(), v.clone(), causal, mask.clone(), tile).unwrap();
+        let tiled =
+            tiled_attention(q.clone(), k.clone(), v.clone(), causal, mask.clone(), tile).unwrap();
         let err = max_abs_diff(&tiled, &reference);
         assert!(err < TOL, "tiled({tile}) vs reference: {err:e} ({label})");
     }
@@ -69,10 +81,23 @@ fn check_all(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool, mask: Optio
     } else {
         (full_mask, causal)
     };
-    let options = AttentionModuleOptions { is_causal, ..Default::default() };
-    let fused = burn_attention(q.clone(), k.clone(), v.clone(), burn_mask.clone(), None, options);
+    let options = AttentionModuleOptions {
+        is_causal,
+        ..Default::default()
+    };
+    let fused = burn_attention(
+        q.clone(),
+        k.clone(),
+        v.clone(),
+        burn_mask.clone(),
+        None,
+        options,
+    );
     let fallback = attention_fallback(q, k, v, burn_mask, None, options);
-    for (name, theirs) in [("burn attention", fused), ("burn attention_fallback", fallback)] {
+    for (name, theirs) in [
+        ("burn attention", fused),
+        ("burn attention_fallback", fallback),
+    ] {
         let err = max_abs_diff(&theirs, &reference);
         assert!(err < TOL, "{name} vs reference: {err:e} ({label})");
         let diff = (steps.clone() - theirs).abs().max().into_scalar::<f32>() as f64;
@@ -120,8 +145,18 @@ fn fully_masked_rows_are_zero_not_nan() {
     ] {
         let a = to_array(&out);
         assert!(a.iter().all(|x| x.is_finite()), "no NaN or inf");
-        assert!(a.slice(ndarray::s![0, .., .., ..]).iter().all(|&x| x == 0.0), "masked sequence is zero");
-        assert!(a.slice(ndarray::s![1, .., .., ..]).iter().any(|&x| x != 0.0), "the other is not");
+        assert!(
+            a.slice(ndarray::s![0, .., .., ..])
+                .iter()
+                .all(|&x| x == 0.0),
+            "masked sequence is zero"
+        );
+        assert!(
+            a.slice(ndarray::s![1, .., .., ..])
+                .iter()
+                .any(|&x| x != 0.0),
+            "the other is not"
+        );
     }
     check_all(q, k, v, true, Some(mask));
 }
@@ -131,7 +166,13 @@ fn fully_masked_rows_are_zero_not_nan() {
 #[test]
 fn the_tolerance_catches_real_mistakes() {
     let [q, k, v] = qkv(1, 2, 16, 16, 32);
-    let reference = attention_f64(to_array(&q).view(), to_array(&k).view(), to_array(&v).view(), true, None);
+    let reference = attention_f64(
+        to_array(&q).view(),
+        to_array(&k).view(),
+        to_array(&v).view(),
+        true,
+        None,
+    );
     let unmasked = attention(q.clone(), k.clone(), v.clone(), false, None).unwrap();
     assert!(max_abs_diff(&unmasked, &reference) > 100.0 * TOL);
     let unscaled = attention(q * 32f64.sqrt(), k, v, true, None).unwrap();

@@ -1,7 +1,9 @@
 //! Bad shapes are errors that name the shapes, raised before any burn op can panic.
 
 use burn::tensor::{Bool, Device, Tensor};
-use ch02_attention::{AttentionError, MultiHeadSelfAttentionConfig, attention, padding_mask, tiled_attention};
+use ch02_attention::{
+    AttentionError, MultiHeadSelfAttentionConfig, attention, padding_mask, tiled_attention,
+};
 
 fn zeros(shape: [usize; 4]) -> Tensor<4> {
     Tensor::zeros(shape, &Device::flex())
@@ -9,35 +11,91 @@ fn zeros(shape: [usize; 4]) -> Tensor<4> {
 
 #[test]
 fn mismatched_key_shape() {
-    let err = attention(zeros([1, 2, 4, 8]), zeros([1, 2, 4, 16]), zeros([1, 2, 4, 16]), false, None).unwrap_err();
-    assert!(matches!(err, AttentionError::Shape { what: "k", .. }), "{err}");
+    let err = attention(
+        zeros([1, 2, 4, 8]),
+        zeros([1, 2, 4, 16]),
+        zeros([1, 2, 4, 16]),
+        false,
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, AttentionError::Shape { what: "k", .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("[1, 2, 4, 16]"), "{err}");
 }
 
 #[test]
 fn mismatched_value_length() {
-    let err = attention(zeros([1, 2, 4, 8]), zeros([1, 2, 5, 8]), zeros([1, 2, 4, 8]), false, None).unwrap_err();
-    assert!(matches!(err, AttentionError::Shape { what: "v", .. }), "{err}");
+    let err = attention(
+        zeros([1, 2, 4, 8]),
+        zeros([1, 2, 5, 8]),
+        zeros([1, 2, 4, 8]),
+        false,
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, AttentionError::Shape { what: "v", .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn zero_head_dim() {
-    let err = attention(zeros([1, 1, 3, 0]), zeros([1, 1, 3, 0]), zeros([1, 1, 3, 0]), false, None).unwrap_err();
+    let err = attention(
+        zeros([1, 1, 3, 0]),
+        zeros([1, 1, 3, 0]),
+        zeros([1, 1, 3, 0]),
+        false,
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(err, AttentionError::ZeroHeadDim { .. }), "{err}");
 }
 
 #[test]
 fn mask_of_the_wrong_shape() {
     let mask = Tensor::<4, Bool>::empty([1, 1, 3, 3], &Device::flex());
-    let err = attention(zeros([1, 1, 4, 8]), zeros([1, 1, 4, 8]), zeros([1, 1, 4, 8]), false, Some(mask.clone())).unwrap_err();
-    assert!(matches!(err, AttentionError::Shape { what: "mask", .. }), "{err}");
-    let err = tiled_attention(zeros([1, 1, 4, 8]), zeros([1, 1, 4, 8]), zeros([1, 1, 4, 8]), false, Some(mask), 2).unwrap_err();
-    assert!(matches!(err, AttentionError::Shape { what: "mask", .. }), "{err}");
+    let err = attention(
+        zeros([1, 1, 4, 8]),
+        zeros([1, 1, 4, 8]),
+        zeros([1, 1, 4, 8]),
+        false,
+        Some(mask.clone()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, AttentionError::Shape { what: "mask", .. }),
+        "{err}"
+    );
+    let err = tiled_attention(
+        zeros([1, 1, 4, 8]),
+        zeros([1, 1, 4, 8]),
+        zeros([1, 1, 4, 8]),
+        false,
+        Some(mask),
+        2,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, AttentionError::Shape { what: "mask", .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn zero_tile() {
-    let err = tiled_attention(zeros([1, 1, 4, 8]), zeros([1, 1, 4, 8]), zeros([1, 1, 4, 8]), false, None, 0).unwrap_err();
+    let err = tiled_attention(
+        zeros([1, 1, 4, 8]),
+        zeros([1, 1, 4, 8]),
+        zeros([1, 1, 4, 8]),
+        false,
+        None,
+        0,
+    )
+    .unwrap_err();
     assert_eq!(err, AttentionError::ZeroTile);
 }
 
@@ -48,13 +106,29 @@ fn padding_lengths_longer_than_the_sequence() {
 
 #[test]
 fn heads_that_do_not_divide_d_model() {
-    let err = MultiHeadSelfAttentionConfig::new(10, 3).init(&Device::flex()).unwrap_err();
-    assert_eq!(err, AttentionError::HeadsDivide { d_model: 10, n_heads: 3 });
+    let err = MultiHeadSelfAttentionConfig::new(10, 3)
+        .init(&Device::flex())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        AttentionError::HeadsDivide {
+            d_model: 10,
+            n_heads: 3
+        }
+    );
 }
 
 #[test]
 fn wrong_model_width() {
-    let mha = MultiHeadSelfAttentionConfig::new(8, 2).init(&Device::flex()).unwrap();
+    let mha = MultiHeadSelfAttentionConfig::new(8, 2)
+        .init(&Device::flex())
+        .unwrap();
     let x = Tensor::<3>::zeros([1, 3, 6], &Device::flex());
-    assert_eq!(mha.forward(x, true, None).unwrap_err(), AttentionError::ModelDim { got: 6, expected: 8 });
+    assert_eq!(
+        mha.forward(x, true, None).unwrap_err(),
+        AttentionError::ModelDim {
+            got: 6,
+            expected: 8
+        }
+    );
 }

@@ -1,4 +1,37 @@
-//! Chapter 03: RMSNorm, RoPE, SwiGLU, the pre-norm decoder block.
+//! Chapter 03 — the transformer block: RMSNorm, RoPE, SwiGLU, pre-norm residuals, and a small
+//! Llama-style decoder built from them on chapter 02's attention.
 //!
-//! The lesson is in `README.md` beside this crate. This chapter has no code yet: its README
-//! is an outline of what the chapter will teach and measure.
+//! Read in this order:
+//! 1. [`norm`]: RMSNorm (and LayerNorm for contrast).
+//! 2. [`rope`]: rotary position embedding in both conventions, and the permutation between them.
+//! 3. [`ffn`]: the SwiGLU feed-forward.
+//! 4. [`attention`]: causal self-attention with RoPE at absolute positions, split into
+//!    `project` and `attend` so a KV cache can sit between them.
+//! 5. [`block`]: the pre-norm decoder block.
+//! 6. [`config`] and [`model`]: a decoder from a HF `config.json`-shaped config.
+//! 7. [`params`]: parameters and FLOPs per token by formula.
+//! 8. [`train`]: the seeded training demo that proves the pieces work together.
+//! 9. [`reference`]: independent ndarray loops the tests compare against.
+
+pub mod attention;
+pub mod block;
+pub mod config;
+pub mod error;
+pub mod ffn;
+pub mod model;
+pub mod norm;
+pub mod params;
+pub mod reference;
+pub mod rope;
+pub mod train;
+
+pub use attention::{Qkv, SelfAttention, SelfAttentionConfig};
+pub use block::DecoderBlock;
+pub use config::{LlamaConfig, presets};
+pub use error::{ConfigError, ModelError};
+pub use ffn::{SwiGluFfn, SwiGluFfnConfig};
+pub use model::LlamaModel;
+pub use norm::{LayerNorm, LayerNormConfig, RmsNorm, RmsNormConfig};
+pub use params::{FlopsPerToken, ParamCounts, flops_per_token, param_counts, prefill_flops};
+pub use rope::{RopeStyle, apply_rope, interleaved_to_halves};
+pub use train::{TrainDemo, TrainDemoConfig, train_demo};

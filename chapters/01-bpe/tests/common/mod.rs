@@ -25,19 +25,84 @@ pub fn corpora() -> Vec<(String, String)> {
 
 /// All corpora joined: the training text of the tests.
 pub fn all_text() -> String {
-    corpora().into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("\n")
+    corpora()
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Pieces that stress the split patterns and the merges: whitespace of every kind and
 /// length, contractions in odd cases (`'S`, the long s `ſ`, the Kelvin sign), digits,
 /// letters of several scripts, combining marks, emoji with joiners, CamelCase, line ends.
 const PIECES: &[&str] = &[
-    " ", "  ", "\t", "\n", "\r\n", "\r", "\u{a0}", "\u{3000}", "\u{2028}", "\u{85}", "'s", "'S",
-    "'ll", "'LL", "'ſ", "'\u{212a}", "'re", "'", "a", "Z", "é", "e\u{301}", "ß", "İ", "Ǆ",
-    "0", "12", "345", "٣", "²", "½", "한", "국어", "ا", "لعربية", "日本", "😀", "👍🏽",
-    "👨‍👩‍👧", "\u{200d}", "\u{fe0f}", "CamelCase", "HTTPServer", "x.y", "...", "!!", "/", "//",
-    "\\", "\"", "(", ")", "$", "_", "-", "—", "\u{0}", "\u{7f}", "\u{1f}", "<|endoftext|>",
-    "<|", "|>", "\u{10ffff}", "\u{fffd}", "ǅ", "ʰ", "\u{5d0}",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\r",
+    "\u{a0}",
+    "\u{3000}",
+    "\u{2028}",
+    "\u{85}",
+    "'s",
+    "'S",
+    "'ll",
+    "'LL",
+    "'ſ",
+    "'\u{212a}",
+    "'re",
+    "'",
+    "a",
+    "Z",
+    "é",
+    "e\u{301}",
+    "ß",
+    "İ",
+    "Ǆ",
+    "0",
+    "12",
+    "345",
+    "٣",
+    "²",
+    "½",
+    "한",
+    "국어",
+    "ا",
+    "لعربية",
+    "日本",
+    "😀",
+    "👍🏽",
+    "👨‍👩‍👧",
+    "\u{200d}",
+    "\u{fe0f}",
+    "CamelCase",
+    "HTTPServer",
+    "x.y",
+    "...",
+    "!!",
+    "/",
+    "//",
+    "\\",
+    "\"",
+    "(",
+    ")",
+    "$",
+    "_",
+    "-",
+    "—",
+    "\u{0}",
+    "\u{7f}",
+    "\u{1f}",
+    "<|endoftext|>",
+    "<|",
+    "|>",
+    "\u{10ffff}",
+    "\u{fffd}",
+    "ǅ",
+    "ʰ",
+    "\u{5d0}",
 ];
 
 /// Random strings: arbitrary Unicode, or sequences of the adversarial pieces.

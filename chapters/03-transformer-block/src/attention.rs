@@ -1,0 +1,138 @@
+//! Causal self-attention with RoPE and (optionally) grouped KV heads, on chapter 02's
+//! `attention`.
+//!
+//! The layer is split so a KV cache (chapter 04) can sit in the middle:
+//!
+//! ```text
+//! x [b, s, hidden] ─ project ─▶ q [b, h, s, d], k, v [b, kv, s, d]   RoPE at positions start..start+s
+//!            (a cache appends k, v here and hands back all positions so far)
+//! ─ attend(q, k_all, v_all) ─▶ [b, s, hidden]                          causal, bottom-right aligned
+//! ```
+//!
+//! K is stored *after* RoPE: a key's rotation depends only on its own position, which never
+//! changes, so a cached key never needs rotating again.
+//!
+//! With `kv_heads < heads` (grouped-query attention, chapter 05's subject) each KV head is
+//! repeated for the `heads / kv_heads` query heads that share it, *after* the cache, so the
+//! cache holds only `kv_heads` heads.
+
+use crate::rope::{RopeStyle, apply_rope};
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+use ch02_attention::{AttentionError, attention};
+
+#[derive(Config, Debug)]
+pub struct SelfAttentionConfig {
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
+    #[config(default = 0.02)]
+    pub init_std: f64,
+}
+
+impl SelfAttentionConfig {
+    /// The config must have passed [`crate::LlamaConfig::validate`] (or equivalent checks).
+    pub fn init(&self, device: &Device) -> SelfAttention {
+        let linear = |i, o| {
+            LinearConfig::new(i, o)
+                .with_bias(false)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: self.init_std,
+                })
+                .init(device)
+        };
+        SelfAttention {
+            q_proj: linear(self.hidden, self.heads * self.head_dim),
+            k_proj: linear(self.hidden, self.kv_heads * self.head_dim),
+            v_proj: linear(self.hidden, self.kv_heads * self.head_dim),
+            o_proj: linear(self.heads * self.head_dim, self.hidden),
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            rope_theta: self.rope_theta,
+        }
+    }
+}
+
+/// HF names: `self_attn.{q,k,v,o}_proj`. RoPE in the split-halves layout of HF checkpoints.
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub rope_theta: f64,
+}
+
+/// One step's queries and its new keys and values, RoPE already applied to q and k.
+#[derive(Debug, Clone)]
+pub struct Qkv {
+    /// `[b, heads, s, head_dim]`
+    pub q: Tensor<4>,
+    /// `[b, kv_heads, s, head_dim]`
+    pub k: Tensor<4>,
+    /// `[b, kv_heads, s, head_dim]`
+    pub v: Tensor<4>,
+}
+
+impl SelfAttention {
+    fn split(&self, x: Tensor<3>, heads: usize) -> Tensor<4> {
+        let [b, s, _] = x.dims();
+        x.reshape([b, s, heads, self.head_dim]).swap_dims(1, 2)
+    }
+
+    /// Projects `x: [b, s, hidden]` at positions `start..start+s` and rotates q and k.
+    pub fn project(&self, x: Tensor<3>, start: usize) -> Qkv {
+        let q = self.split(self.q_proj.forward(x.clone()), self.heads);
+        let k = self.split(self.k_proj.forward(x.clone()), self.kv_heads);
+        let v = self.split(self.v_proj.forward(x), self.kv_heads);
+        Qkv {
+            q: apply_rope(q, start, self.rope_theta, RopeStyle::SplitHalves),
+            k: apply_rope(k, start, self.rope_theta, RopeStyle::SplitHalves),
+            v,
+        }
+    }
+
+    /// `[b, kv_heads, s, d]` → `[b, heads, s, d]`: KV head `j` serves query heads
+    /// `j·g .. (j+1)·g` with `g = heads / kv_heads` (HF's `repeat_kv`).
+    pub fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
+        let group = self.heads / self.kv_heads;
+        if group == 1 {
+            return x;
+        }
+        let [b, kv, s, d] = x.dims();
+        let x: Tensor<5> = x.unsqueeze_dim(2);
+        x.expand([b, kv, group, s, d])
+            .reshape([b, kv * group, s, d])
+    }
+
+    /// Causal attention of `q` (the last `s_q` positions) over all `s_k ≥ s_q` keys and values
+    /// (`[b, kv_heads, s_k, d]`), then the output projection. Returns `[b, s_q, hidden]`.
+    pub fn attend(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+    ) -> Result<Tensor<3>, AttentionError> {
+        let context = attention(q, self.repeat_kv(k), self.repeat_kv(v), true, None)?; // [b, h, s_q, d]
+        let [b, h, s, d] = context.dims();
+        Ok(self
+            .o_proj
+            .forward(context.swap_dims(1, 2).reshape([b, s, h * d])))
+    }
+
+    /// Self-attention over `x: [b, s, hidden]` at positions `start..start+s`, no cache.
+    pub fn forward(&self, x: Tensor<3>, start: usize) -> Result<Tensor<3>, AttentionError> {
+        let Qkv { q, k, v } = self.project(x, start);
+        self.attend(q, k, v)
+    }
+}

@@ -1,0 +1,205 @@
+//! The decoder model: parameter counts by formula equal the instantiated module's own count
+//! (burn's `num_params`), a real HF `config.json` parses, bad configs name their field, and the
+//! positions interface computes the same logits token by token as in one pass.
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use ch03_transformer_block::{
+    ConfigError, LlamaConfig, LlamaModel, ModelError, param_counts, presets,
+};
+
+const SMOLLM2_CONFIG: &str = include_str!("../../../data/configs/smollm2-135m.config.json");
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// Formula and module agree for tied and untied, MHA and GQA, explicit and derived head_dim,
+/// including full-sized GPT-2-small and SmolLM2-135M shapes (burn initialises parameters
+/// lazily, so counting a 135M-parameter model allocates nothing).
+#[test]
+fn parameter_count_formula_equals_module() {
+    let configs = [
+        ("tiny", presets::tiny(512)),
+        ("small", presets::small(8192)),
+        ("gpt2-small-sized", presets::gpt2_small_sized()),
+        ("smollm2-135m", presets::smollm2_135m()),
+        (
+            "untied, gqa, head_dim ≠ hidden/heads",
+            LlamaConfig {
+                num_key_value_heads: Some(2),
+                head_dim: Some(24),
+                ..LlamaConfig::new(64, 100, 3, 4, 300)
+            },
+        ),
+    ];
+    for (name, config) in configs {
+        let model = LlamaModel::new(&config, &device()).unwrap();
+        assert_eq!(model.num_params(), param_counts(&config).total(), "{name}");
+    }
+}
+
+/// SmolLM2-135M's published size is 134.5M parameters (134,515,008 in its safetensors).
+#[test]
+fn smollm2_135m_has_its_published_size() {
+    let config = LlamaConfig::from_json(SMOLLM2_CONFIG).unwrap();
+    // The file leaves head_dim to be derived (576 / 9 = 64); the preset states it.
+    assert_eq!(config.head_dim(), 64);
+    assert_eq!(config.kv_heads(), 3);
+    assert_eq!(
+        param_counts(&config),
+        param_counts(&presets::smollm2_135m())
+    );
+    let counts = param_counts(&config);
+    assert_eq!(counts.total(), 134_515_008);
+    assert_eq!(counts.lm_head, 0, "tied");
+    // The embedding is 21% of this small model.
+    let share = counts.embedding as f64 / counts.total() as f64;
+    assert!((0.20..0.22).contains(&share), "{share}");
+}
+
+fn error(json: &str) -> ConfigError {
+    LlamaConfig::from_json(json).unwrap_err()
+}
+
+const BASE: &str =
+    r#""hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 100"#;
+
+#[test]
+fn bad_configs_name_the_field() {
+    let e = error(&format!(r#"{{{BASE}, "num_hidden_layers": 0}}"#));
+    assert_eq!(
+        e,
+        ConfigError::Zero {
+            field: "num_hidden_layers"
+        }
+    );
+    assert!(e.to_string().contains("num_hidden_layers"));
+
+    let e = error(
+        r#"{"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 5, "vocab_size": 100, "num_hidden_layers": 2}"#,
+    );
+    assert!(matches!(
+        e,
+        ConfigError::HeadsDivideHidden {
+            hidden: 64,
+            heads: 5
+        }
+    ));
+    assert!(e.to_string().contains("num_attention_heads") && e.to_string().contains("head_dim"));
+    // …but with head_dim given, 5 heads of 16 on a 64-wide model are fine (as in Gemma).
+    LlamaConfig::from_json(r#"{"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 5, "head_dim": 16, "vocab_size": 100, "num_hidden_layers": 2}"#).unwrap();
+
+    let e = error(&format!(
+        r#"{{{BASE}, "num_hidden_layers": 2, "num_key_value_heads": 3}}"#
+    ));
+    assert!(matches!(
+        e,
+        ConfigError::KvHeadsDivide {
+            heads: 4,
+            kv_heads: 3
+        }
+    ));
+    assert!(e.to_string().contains("num_key_value_heads"));
+
+    let e = error(&format!(r#"{{{BASE}, "num_hidden_layer": 2}}"#));
+    assert!(
+        matches!(&e, ConfigError::UnknownField { field, .. } if field == "num_hidden_layer"),
+        "{e}"
+    );
+
+    let e = error(&format!(r#"{{{BASE}}}"#));
+    assert!(
+        e.to_string().contains("missing field `num_hidden_layers`"),
+        "{e}"
+    );
+
+    let e = error(&format!(
+        r#"{{{BASE}, "num_hidden_layers": 2, "hidden_act": "gelu"}}"#
+    ));
+    assert!(e.to_string().contains("hidden_act"));
+    let e = error(&format!(
+        r#"{{{BASE}, "num_hidden_layers": 2, "rms_norm_eps": -1}}"#
+    ));
+    assert!(e.to_string().contains("rms_norm_eps"));
+    let e = error(&format!(
+        r#"{{{BASE}, "num_hidden_layers": 2, "head_dim": 15}}"#
+    ));
+    assert_eq!(e, ConfigError::OddHeadDim(15));
+    let e = error(&format!(
+        r#"{{{BASE}, "num_hidden_layers": 2, "rope_scaling": {{"rope_type": "llama3"}}}}"#
+    ));
+    assert!(e.to_string().contains("rope_scaling"));
+    assert!(matches!(error("{not json"), ConfigError::Json(_)));
+}
+
+fn ids(v: &[i64]) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &device())
+}
+
+/// Feeding the tokens one at a time — each at its absolute position, attending to the
+/// post-RoPE keys and values kept from the earlier steps — gives the same logits as one pass
+/// over the whole sequence. This is the interface chapter 04's KV cache builds on.
+#[test]
+fn positions_interface_supports_incremental_decoding() {
+    let device = device();
+    device.seed(3);
+    let config = LlamaConfig {
+        num_key_value_heads: Some(2),
+        ..presets::tiny(97)
+    };
+    let model = LlamaModel::new(&config, &device).unwrap();
+    let tokens = [5i64, 17, 3, 3, 60, 92, 1, 44, 8, 20];
+    let full = model.forward(ids(&tokens)).unwrap(); // [1, 10, 97]
+
+    let mut cache: Vec<Option<(Tensor<4>, Tensor<4>)>> = vec![None; config.num_hidden_layers];
+    for (pos, &t) in tokens.iter().enumerate() {
+        let step = model
+            .forward_with(ids(&[t]), pos, |layer, k, v| {
+                let (k, v) = match cache[layer].take() {
+                    Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+                    None => (k, v),
+                };
+                assert_eq!(k.dims()[1], 2, "the cache holds only the KV heads");
+                cache[layer] = Some((k.clone(), v.clone()));
+                (k, v)
+            })
+            .unwrap();
+        let want = full.clone().narrow(1, pos, 1);
+        let diff = (step - want).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-4, "position {pos}: {diff}");
+    }
+}
+
+#[test]
+fn tied_head_is_the_embedding_and_shapes_are_checked() {
+    let config = presets::tiny(50);
+    let model = LlamaModel::new(&config, &device()).unwrap();
+    assert!(model.lm_head.is_none());
+    let untied = LlamaModel::new(
+        &LlamaConfig {
+            tie_word_embeddings: true,
+            ..config.clone()
+        },
+        &device(),
+    )
+    .unwrap();
+    assert_eq!(model.num_params(), untied.num_params());
+    let untied = LlamaModel::new(
+        &LlamaConfig {
+            tie_word_embeddings: false,
+            ..config.clone()
+        },
+        &device(),
+    )
+    .unwrap();
+    assert_eq!(untied.num_params(), model.num_params() + 50 * 64);
+
+    assert_eq!(model.forward(ids(&[1, 2, 3])).unwrap().dims(), [1, 3, 50]);
+    let too_long = model.forward_with(
+        ids(&[1, 2]),
+        config.max_position_embeddings - 1,
+        |_, k, v| (k, v),
+    );
+    assert!(matches!(too_long, Err(ModelError::PositionsTooLong { .. })));
+}

@@ -1,0 +1,267 @@
+//! Paged KV cache in the style of vLLM's PagedAttention.
+//!
+//! A [`BlockPool`] owns, per layer, one K and one V tensor of `num_blocks` fixed-size blocks
+//! (`[num_blocks, kv_heads, block_size, head_dim]`, default 16 tokens a block). A sequence
+//! owns no storage of its own, only a *block table*: the pool block holding its positions
+//! `0..16`, then `16..32`, … Blocks are taken from the pool's free list as the sequence grows
+//! (one at a time, when the last one is full) and returned when it finishes (on drop).
+//!
+//! Why: a cache per sequence must be sized for the longest the sequence *might* get, so a pool
+//! of fixed per-sequence buffers holds mostly unused slots. With paging a sequence holds only
+//! `ceil(tokens / block_size)` blocks; the waste is at most `block_size − 1` slots, in its
+//! last block (internal fragmentation), and any free block can serve any sequence (no external
+//! fragmentation). [`crate::serving`] measures what that buys.
+//!
+//! Attention reads a sequence's keys by gathering its blocks (`select` on the block ids) into a
+//! contiguous tensor; a fused paged-attention kernel would read the blocks in place instead.
+
+use crate::cache::{KvCache, tensor_bytes};
+use crate::error::CacheError;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Default tokens per block (vLLM's default).
+pub const DEFAULT_BLOCK_SIZE: usize = 16;
+
+/// The pool shared by the sequences of one batch.
+pub type SharedPool = Rc<RefCell<BlockPool>>;
+
+/// Fixed-size blocks of K and V for every layer, and the list of free ones.
+#[derive(Debug)]
+pub struct BlockPool {
+    k: Vec<Option<Tensor<4>>>,
+    v: Vec<Option<Tensor<4>>>,
+    free: Vec<usize>,
+    block_size: usize,
+    num_blocks: usize,
+    tokens_stored: usize,
+    sequences: usize,
+}
+
+/// What the pool holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolStats {
+    pub block_size: usize,
+    pub blocks_total: usize,
+    pub blocks_used: usize,
+    /// Sequences holding blocks.
+    pub sequences: usize,
+    pub tokens_stored: usize,
+    /// Allocated but unused token slots: the unfilled tail of each sequence's last block.
+    pub internal_fragmentation_slots: usize,
+}
+
+impl BlockPool {
+    pub fn new(
+        layers: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        num_blocks: usize,
+        block_size: usize,
+        device: &Device,
+    ) -> Result<Self, CacheError> {
+        if num_blocks == 0 {
+            return Err(CacheError::Zero { field: "num_blocks" });
+        }
+        if block_size == 0 {
+            return Err(CacheError::Zero { field: "block_size" });
+        }
+        let zeros = || Some(Tensor::zeros([num_blocks, kv_heads, block_size, head_dim], device));
+        Ok(BlockPool {
+            k: (0..layers).map(|_| zeros()).collect(),
+            v: (0..layers).map(|_| zeros()).collect(),
+            // Pop from the end: block 0 is handed out first.
+            free: (0..num_blocks).rev().collect(),
+            block_size,
+            num_blocks,
+            tokens_stored: 0,
+            sequences: 0,
+        })
+    }
+
+    /// The pool behind an `Rc<RefCell<…>>`, to hand to several [`PagedCache`]s.
+    pub fn shared(self) -> SharedPool {
+        Rc::new(RefCell::new(self))
+    }
+
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+    pub fn num_blocks(&self) -> usize {
+        self.num_blocks
+    }
+    pub fn free_blocks(&self) -> usize {
+        self.free.len()
+    }
+    /// Blocks a sequence of `tokens` positions occupies.
+    pub fn blocks_for(&self, tokens: usize) -> usize {
+        tokens.div_ceil(self.block_size)
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let used = self.num_blocks - self.free.len();
+        PoolStats {
+            block_size: self.block_size,
+            blocks_total: self.num_blocks,
+            blocks_used: used,
+            sequences: self.sequences,
+            tokens_stored: self.tokens_stored,
+            internal_fragmentation_slots: used * self.block_size - self.tokens_stored,
+        }
+    }
+
+    /// Bytes of the whole pool's K and V storage.
+    pub fn kv_bytes(&self) -> usize {
+        self.k
+            .iter()
+            .chain(self.v.iter())
+            .flatten()
+            .map(tensor_bytes)
+            .sum()
+    }
+
+    fn block_bytes(&self) -> usize {
+        self.kv_bytes() / self.num_blocks
+    }
+
+    /// Checks that one sequence of `tokens` positions could fit in the pool at all.
+    pub fn check_fits(&self, tokens: usize) -> Result<(), CacheError> {
+        let needed = self.blocks_for(tokens);
+        if needed > self.num_blocks {
+            return Err(CacheError::PoolTooSmall {
+                tokens,
+                needed,
+                block_size: self.block_size,
+                pool_blocks: self.num_blocks,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One sequence's view of a [`BlockPool`]: its block table and its length. Batch size 1 (a
+/// batch is several `PagedCache`s on one pool). Dropping it returns its blocks to the pool.
+#[derive(Debug)]
+pub struct PagedCache {
+    pool: SharedPool,
+    table: Vec<usize>,
+    tokens: usize,
+}
+
+impl PagedCache {
+    pub fn new(pool: SharedPool) -> Self {
+        pool.borrow_mut().sequences += 1;
+        PagedCache {
+            pool,
+            table: Vec::new(),
+            tokens: 0,
+        }
+    }
+
+    /// Pool block ids holding positions `0..16`, `16..32`, … of this sequence.
+    pub fn block_table(&self) -> &[usize] {
+        &self.table
+    }
+
+    /// Unused slots in this sequence's last block.
+    pub fn internal_fragmentation_slots(&self) -> usize {
+        self.table.len() * self.pool.borrow().block_size - self.tokens
+    }
+
+    /// Writes `new` (`[1, kv, s, d]`) at positions `at..at+s` of the blocks in `table`.
+    fn scatter(store: Tensor<4>, new: Tensor<4>, table: &[usize], at: usize, bs: usize) -> Tensor<4> {
+        let [_, h, s, d] = new.dims();
+        let mut store = store;
+        let mut i = 0;
+        while i < s {
+            let pos = at + i;
+            let (block, offset) = (table[pos / bs], pos % bs);
+            let len = (bs - offset).min(s - i);
+            store = store.slice_assign(
+                [block..block + 1, 0..h, offset..offset + len, 0..d],
+                new.clone().narrow(2, i, len),
+            );
+            i += len;
+        }
+        store
+    }
+
+    /// The first `tokens` positions of the sequence, gathered from its blocks: `[1, kv, tokens, d]`.
+    fn gather(store: &Tensor<4>, ids: &Tensor<1, Int>, tokens: usize) -> Tensor<4> {
+        let [_, h, bs, d] = store.dims();
+        let n = ids.dims()[0];
+        store
+            .clone()
+            .select(0, ids.clone()) // [n, h, bs, d]
+            .swap_dims(0, 1) // [h, n, bs, d]
+            .reshape([1, h, n * bs, d])
+            .narrow(2, 0, tokens)
+    }
+}
+
+impl KvCache for PagedCache {
+    fn name(&self) -> &'static str {
+        "paged"
+    }
+    fn tokens(&self) -> usize {
+        self.tokens
+    }
+    /// Takes the blocks the step needs from the free list, all or none: on
+    /// [`CacheError::PoolExhausted`] nothing has changed.
+    fn reserve(&mut self, new_tokens: usize) -> Result<(), CacheError> {
+        let mut pool = self.pool.borrow_mut();
+        let needed = pool
+            .blocks_for(self.tokens + new_tokens)
+            .saturating_sub(self.table.len());
+        if needed > pool.free.len() {
+            return Err(CacheError::PoolExhausted {
+                needed,
+                free: pool.free.len(),
+            });
+        }
+        for _ in 0..needed {
+            let block = pool.free.pop().expect("checked above");
+            self.table.push(block);
+        }
+        Ok(())
+    }
+    fn update(&mut self, layer: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        assert_eq!(k.dims()[0], 1, "a paged cache holds one sequence");
+        let mut pool = self.pool.borrow_mut();
+        let bs = pool.block_size;
+        let total = self.tokens + k.dims()[2];
+        let ids = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                self.table.iter().map(|&b| b as i64).collect::<Vec<_>>(),
+                [self.table.len()],
+            ),
+            &k.device(),
+        );
+        let ks = Self::scatter(pool.k[layer].take().expect("present"), k, &self.table, self.tokens, bs);
+        let vs = Self::scatter(pool.v[layer].take().expect("present"), v, &self.table, self.tokens, bs);
+        let out = (Self::gather(&ks, &ids, total), Self::gather(&vs, &ids, total));
+        pool.k[layer] = Some(ks);
+        pool.v[layer] = Some(vs);
+        out
+    }
+    fn commit(&mut self, new_tokens: usize) {
+        self.tokens += new_tokens;
+        self.pool.borrow_mut().tokens_stored += new_tokens;
+    }
+    /// Bytes of the blocks this sequence holds.
+    fn kv_bytes(&self) -> usize {
+        self.table.len() * self.pool.borrow().block_bytes()
+    }
+}
+
+impl Drop for PagedCache {
+    /// The sequence is finished (or pre-empted): its blocks go back to the free list.
+    fn drop(&mut self) {
+        let mut pool = self.pool.borrow_mut();
+        pool.free.extend(self.table.drain(..));
+        pool.tokens_stored -= self.tokens;
+        pool.sequences -= 1;
+    }
+}
