@@ -16,6 +16,91 @@ pub enum AttentionCommand {
     Compare(CompareArgs),
     /// Why 1/√d_k: how peaked softmax rows get with and without scaling as d_k grows.
     Saturation(SaturationArgs),
+    /// Attention weights of a sentence (tokenized with chapter 01) as a heatmap, PNG and SVG.
+    Heatmap(HeatmapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HeatmapArgs {
+    #[command(flatten)]
+    pub out: JsonFlag,
+    /// The text to tokenize (at most 48 tokens, so the picture stays readable).
+    #[arg(long, default_value = HEATMAP_TEXT)]
+    pub text: String,
+    /// Tokenizer: cl100k_base, o200k_base, r50k_base or a tokenizer.json / .tiktoken file.
+    #[arg(long, default_value = "cl100k_base")]
+    pub tokenizer: String,
+    /// Where to write 02-attention-heatmap.png/.svg [default: target/workbench/report].
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// The sentence of the lesson's heatmap: repeated words show the lookup.
+pub const HEATMAP_TEXT: &str = "The cat sat on the mat because the cat was tired of the dog.";
+
+#[derive(Debug, Serialize)]
+pub struct HeatmapOutput {
+    pub tokenizer: String,
+    pub tokens: Vec<String>,
+    pub ids: Vec<u32>,
+    /// Row i: how query token i spreads its attention over tokens 0..=i.
+    pub weights: Vec<Vec<f32>>,
+    pub files: Vec<String>,
+}
+
+impl std::fmt::Display for HeatmapOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} tokens ({}): {:?}",
+            self.tokens.len(),
+            self.tokenizer,
+            self.tokens
+        )?;
+        writeln!(
+            f,
+            "strongest earlier match per token (Q = K = a fixed vector per token id):"
+        )?;
+        let mut t = Table::new(["#", "token", "attends most to (earlier)", "weight"]);
+        for (i, row) in self.weights.iter().enumerate() {
+            let best = (0..i).max_by(|&a, &b| row[a].total_cmp(&row[b]));
+            t.row([
+                i.to_string(),
+                format!("{:?}", self.tokens[i]),
+                best.map_or("-".into(), |j| format!("#{j} {:?}", self.tokens[j])),
+                best.map_or("-".into(), |j| format!("{:.3}", row[j])),
+            ]);
+        }
+        write!(f, "{t}")?;
+        writeln!(f, "heatmap: {}", self.files.join(", "))
+    }
+}
+
+pub fn heatmap(args: &HeatmapArgs) -> anyhow::Result<HeatmapOutput> {
+    let tok = ch01_bpe::load(&args.tokenizer, None)
+        .map_err(|e| crate::error::bad_input("--tokenizer", e))?;
+    let ids = tok.encode_ordinary(&args.text);
+    if ids.is_empty() || ids.len() > 48 {
+        crate::bail_input!("--text has {} tokens; the heatmap takes 1 to 48", ids.len());
+    }
+    let tokens = ids
+        .iter()
+        .map(|&id| String::from_utf8_lossy(tok.token_bytes(id).unwrap_or_default()).into_owned())
+        .collect::<Vec<_>>();
+    let weights = ch02_attention::lookup::lookup_weights(&ids, 64, &Device::flex())?;
+    let dir = args.dir.clone().unwrap_or_else(crate::plot::report_dir);
+    let title = format!(
+        "causal attention weights, Q = K = V = token vectors ({})",
+        args.tokenizer
+    );
+    let files = crate::plot::heatmap(&dir.join("02-attention-heatmap"), &title, &tokens, &weights)?;
+    Ok(HeatmapOutput {
+        tokenizer: args.tokenizer.clone(),
+        tokens,
+        ids,
+        weights,
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -249,5 +334,6 @@ pub fn run(cmd: &AttentionCommand) -> anyhow::Result<()> {
     match cmd {
         AttentionCommand::Compare(args) => emit(&compare(args)?, args.out),
         AttentionCommand::Saturation(args) => emit(&saturation_table(args.seq)?, args.out),
+        AttentionCommand::Heatmap(args) => emit(&heatmap(args)?, args.out),
     }
 }

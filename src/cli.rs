@@ -33,6 +33,8 @@ pub enum Command {
     /// Chapter 03: parameters and FLOPs of a Llama-family config; the seeded training demo.
     #[command(subcommand)]
     Block(crate::transformer_cli::BlockCommand),
+    /// Chapter 04: greedy decoding with no cache or a KV cache, with timing and KV bytes.
+    Generate(crate::generate_cli::GenerateArgs),
     /// Measure this machine's limits: matmul GFLOP/s and memory bandwidth GB/s.
     Machine(MachineArgs),
     /// Print every bench record as a table.
@@ -178,6 +180,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Tour(args) => crate::tour::run(&args),
+        Command::Generate(args) => crate::generate_cli::run(&args),
         Command::Bpe(cmd) => crate::bpe_cli::run(&cmd),
         Command::Block(cmd) => crate::transformer_cli::run(&cmd),
         Command::Attention(cmd) => crate::attention_cli::run(&cmd),

@@ -245,7 +245,7 @@ pub fn heatmap(
             .margin(16)
             .x_label_area_size(90)
             .y_label_area_size(110)
-            .build_cartesian_2d((0..n).into_segmented(), (0..n).into_segmented())
+            .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented()) // inclusive ranges: n segments
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -282,7 +282,10 @@ pub fn heatmap(
         area.present().map_err(err)?;
         Ok(())
     }
-    if values.len() != labels.len() || values.iter().any(|r| r.len() != labels.len()) {
+    if labels.is_empty()
+        || values.len() != labels.len()
+        || values.iter().any(|r| r.len() != labels.len())
+    {
         anyhow::bail!(
             "heatmap needs a {0}×{0} matrix for {0} labels",
             labels.len()

@@ -69,6 +69,10 @@ pub struct TourOutput {
     pub attention: AttentionTour,
     /// Chapter 03: where a model's parameters and FLOPs live; the seeded training demo.
     pub transformer: crate::transformer_cli::TransformerTour,
+    /// Chapter 06: balanced vs skewed routing, MoE vs dense time.
+    pub moe: crate::moe_tour::MoeTour,
+    /// Chapter 04: the same decode with every cache; paged vs pre-allocated serving.
+    pub kv_cache: crate::generate_cli::KvCacheTour,
     /// The serving budget on catalog models: an H100 and this machine.
     pub budget: crate::budget::tour::BudgetTour,
     /// The cost router on the reference workload: the per-tier table.
@@ -83,10 +87,13 @@ pub struct TourOutput {
 pub struct AttentionTour {
     pub saturation: crate::attention_cli::SaturationOutput,
     pub compare: crate::attention_cli::CompareOutput,
+    pub heatmap: crate::attention_cli::HeatmapOutput,
 }
 
 fn attention_tour(quick: bool) -> anyhow::Result<AttentionTour> {
-    use crate::attention_cli::{CompareArgs, compare, saturation_table};
+    use crate::attention_cli::{
+        CompareArgs, HEATMAP_TEXT, HeatmapArgs, compare, heatmap, saturation_table,
+    };
     let args = CompareArgs {
         out: JsonFlag { json: false },
         seq: if quick { 128 } else { 1024 },
@@ -96,9 +103,16 @@ fn attention_tour(quick: bool) -> anyhow::Result<AttentionTour> {
         tile: 128,
         no_causal: false,
     };
+    let heat = HeatmapArgs {
+        out: JsonFlag { json: false },
+        text: HEATMAP_TEXT.to_string(),
+        tokenizer: "cl100k_base".to_string(),
+        dir: None,
+    };
     Ok(AttentionTour {
         saturation: saturation_table(256)?,
         compare: compare(&args)?,
+        heatmap: heatmap(&heat)?,
     })
 }
 
@@ -139,6 +153,8 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         bpe,
         attention,
         transformer: crate::transformer_cli::tour(args.quick)?,
+        moe: crate::moe_tour::tour(args.quick)?,
+        kv_cache: crate::generate_cli::tour_section()?,
         budget: crate::budget::tour::run(),
         route: crate::router::cli::tour_section()?,
         records_dir: dir.display().to_string(),
@@ -165,10 +181,16 @@ impl std::fmt::Display for TourOutput {
         writeln!(f, "== Chapter 01: BPE, token inflation ==\n{}", self.bpe)?;
         writeln!(
             f,
-            "== Chapter 02: attention ==\n{}\n{}",
-            self.attention.saturation, self.attention.compare
+            "== Chapter 02: attention ==\n{}\n{}\n{}",
+            self.attention.saturation, self.attention.compare, self.attention.heatmap
         )?;
-        writeln!(f, "== Chapter 03: the transformer block ==\n{}", self.transformer)?;
+        writeln!(
+            f,
+            "== Chapter 03: the transformer block ==\n{}",
+            self.transformer
+        )?;
+        writeln!(f, "== Chapter 06: mixture of experts ==\n{}", self.moe)?;
+        writeln!(f, "== Chapter 04: the KV cache ==\n{}", self.kv_cache)?;
         writeln!(f, "== Serving budget ==\n{}", self.budget)?;
         writeln!(f, "== Cost router ==\n{}", self.route)?;
         writeln!(f, "== Report ==")?;

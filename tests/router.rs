@@ -416,10 +416,23 @@ fn bad_catalogs_workloads_and_policies_exit_2_with_one_line() {
         "texts.yaml",
         "days: 30\ntaskTypes:\n  - id: support-ko\n    tasksPerDay: 100\n    tokenizer: cl100k_base\n    inputText: \"주문이 아직 도착하지 않았어요\"\n    outputText: \"확인해 보겠습니다\"\n",
     );
-    check(
-        route("data/models.yaml", &texts),
-        "texts.yaml:3: task type `support-ko`",
+    let mut args = route("data/models.yaml", &texts);
+    args.push("--json".to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let choice = &v["plan"]["choices"][0];
+    // Counted by chapter 01; checked against tiktoken-rs, which nobody here wrote.
+    let cl100k = tiktoken_rs::cl100k_base().unwrap();
+    let expect = |t: &str| cl100k.encode_ordinary(t).len() as f64;
+    assert_eq!(choice["inputTokens"].as_f64(), Some(expect("주문이 아직 도착하지 않았어요")), "{choice}");
+    assert_eq!(choice["outputTokens"].as_f64(), Some(expect("확인해 보겠습니다")), "{choice}");
+    let unknown = write(
+        "texts-unknown.yaml",
+        "days: 30\ntaskTypes:\n  - {id: t, tasksPerDay: 1, tokenizer: nosuch_base, inputText: a, outputText: b}\n",
     );
+    check(route("data/models.yaml", &unknown), "texts-unknown.yaml:3: task type `t`");
 
     let policy = write(
         "policy.yaml",

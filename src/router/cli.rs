@@ -6,7 +6,7 @@ use super::catalog::{self, Catalog, SelfHosted, SelfHostedQuote};
 use super::gate::{self, Scores};
 use super::plan::{self, Plan, SensitivityRow, TierRow};
 use super::policy::{self, Policy};
-use super::workload::{self, NoTokenizer, Workload};
+use super::workload::{self, Ch01Tokenizers, Workload};
 use super::{litellm, ratio, usd, usd_per_task};
 use crate::cli::{JsonFlag, emit};
 use crate::error::read_user_file;
@@ -273,7 +273,7 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let workload = workload::parse(
         &read_user_file(&args.workload)?,
         &name(&args.workload),
-        &NoTokenizer,
+        &Ch01Tokenizers,
     )?;
     let (policy, policy_file) = load_policy(args.policy.as_deref(), &catalog)?;
     let evidence = if args.outputs.is_empty() {
@@ -599,7 +599,7 @@ pub fn tour_section() -> anyhow::Result<TourRoute> {
     let workload = workload::parse(
         REFERENCE_YAML,
         "data/workloads/reference.yaml",
-        &NoTokenizer,
+        &Ch01Tokenizers,
     )?;
     let (tiers, plan, _) = route(&catalog, &policy::default_policy(), None, &workload)?;
     let chart = cost_chart(&tiers, &workload)?;

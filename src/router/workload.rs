@@ -94,16 +94,15 @@ pub trait TokenCounter {
     fn count(&self, tokenizer: &str, text: &str) -> anyhow::Result<u64>;
 }
 
-/// The counter used when no tokenizer is built in: counting texts is then bad input with a
-/// clear way out (give the counts), never a guess.
-pub struct NoTokenizer;
+/// Counts with chapter 01's tokenizers: a built-in encoding name (`cl100k_base`,
+/// `o200k_base`, `r50k_base`) or a `tokenizer.json` / `.tiktoken` file.
+pub struct Ch01Tokenizers;
 
-impl TokenCounter for NoTokenizer {
-    fn count(&self, tokenizer: &str, _text: &str) -> anyhow::Result<u64> {
-        crate::bail_input!(
-            "no tokenizer is available to count sample texts with `{tokenizer}` in this build; \
-             give `inputTokens` and `outputTokens` instead"
-        )
+impl TokenCounter for Ch01Tokenizers {
+    fn count(&self, tokenizer: &str, text: &str) -> anyhow::Result<u64> {
+        ch01_bpe::count_tokens(tokenizer, text)
+            .map(|n| n as u64)
+            .map_err(|e| crate::error::bad_input(format!("tokenizer `{tokenizer}`"), e))
     }
 }
 
@@ -216,16 +215,16 @@ mod tests {
         assert_eq!(w.task_types[1].input_tokens, 3.0);
         assert_eq!(w.task_types[1].output_tokens, 1.0);
         assert_eq!(w.tasks(), 450.0);
-        let e = parse(text, "w.yaml", &NoTokenizer).unwrap_err().to_string();
+        let e = parse(text, "w.yaml", &Ch01Tokenizers).unwrap_err().to_string();
         assert!(
-            e.contains("task type `b`") && e.contains("give `inputTokens`"),
+            e.contains("task type `b`") && e.contains("tokenizer `words`"),
             "{e}"
         );
     }
 
     #[test]
     fn bad_workloads_are_named() {
-        let e = |t: &str| parse(t, "w.yaml", &NoTokenizer).unwrap_err().to_string();
+        let e = |t: &str| parse(t, "w.yaml", &Ch01Tokenizers).unwrap_err().to_string();
         assert!(e("days: 0\ntaskTypes: []\n").contains("`days` is 0"));
         let m = e("days: 30\ntaskTypes:\n  - {id: a, tasksPerDay: 10, inputTokens: 100}\n");
         assert!(

@@ -27,7 +27,7 @@ pub struct MultiHeadSelfAttentionConfig {
 
 impl MultiHeadSelfAttentionConfig {
     pub fn init(&self, device: &Device) -> Result<MultiHeadSelfAttention, AttentionError> {
-        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return Err(AttentionError::HeadsDivide {
                 d_model: self.d_model,
                 n_heads: self.n_heads,

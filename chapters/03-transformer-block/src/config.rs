@@ -129,15 +129,16 @@ impl LlamaConfig {
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
-        if let Some(map) = value.as_object() {
-            if let Some(field) = map.keys().find(|k| {
-                !READ_FIELDS.contains(&k.as_str()) && !IGNORED_FIELDS.contains(&k.as_str())
-            }) {
-                return Err(ConfigError::UnknownField {
-                    field: field.clone(),
-                    known: READ_FIELDS.join(", "),
-                });
-            }
+        let known =
+            |k: &String| READ_FIELDS.contains(&k.as_str()) || IGNORED_FIELDS.contains(&k.as_str());
+        if let Some(field) = value
+            .as_object()
+            .and_then(|map| map.keys().find(|k| !known(k)))
+        {
+            return Err(ConfigError::UnknownField {
+                field: field.clone(),
+                known: READ_FIELDS.join(", "),
+            });
         }
         let config: LlamaConfig =
             serde_json::from_value(value).map_err(|e| ConfigError::Json(e.to_string()))?;
@@ -161,19 +162,19 @@ impl LlamaConfig {
                 return Err(ConfigError::Zero { field });
             }
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(ConfigError::HeadsDivideHidden {
                 hidden: self.hidden_size,
                 heads: self.num_attention_heads,
             });
         }
-        if self.num_attention_heads % self.kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err(ConfigError::KvHeadsDivide {
                 heads: self.num_attention_heads,
                 kv_heads: self.kv_heads(),
             });
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(ConfigError::OddHeadDim(self.head_dim()));
         }
         for (field, value) in [

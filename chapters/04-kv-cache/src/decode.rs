@@ -10,8 +10,64 @@ use crate::cache::KvCache;
 use crate::error::CacheError;
 use crate::paged::{PagedCache, SharedPool};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ch03_transformer_block::LlamaModel;
+use ch03_transformer_block::{LlamaModel, ModelError};
 use serde::Serialize;
+
+/// Chapter 03's model for decoding: the same layers, with a tied LM head transposed once.
+///
+/// With tied embeddings chapter 03 computes `x · Eᵀ` from the `[vocab, hidden]` embedding on
+/// every call, and the backend materialises that transpose: for a GPT-2-sized vocabulary a
+/// 154 MB copy per decode step, more than the rest of the step's work. Decoding runs the head
+/// once per token, so it keeps `Eᵀ` contiguous instead.
+pub struct Decoder<'a> {
+    pub model: &'a LlamaModel,
+    head_t: Option<Tensor<3>>,
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(model: &'a LlamaModel) -> Self {
+        let head_t = model.lm_head.is_none().then(|| {
+            let w = model.embed_tokens.weight.val();
+            let device = w.device();
+            Tensor::<2>::from_data(w.transpose().into_data(), &device).unsqueeze()
+        });
+        Decoder { model, head_t }
+    }
+
+    /// As `LlamaModel::forward_with`: logits `[b, s, vocab]` of `ids` at positions `start..`.
+    pub fn forward_with(
+        &self,
+        ids: Tensor<2, Int>,
+        start: usize,
+        mut kv: impl FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
+    ) -> Result<Tensor<3>, ModelError> {
+        let m = self.model;
+        let s = ids.dims()[1];
+        if s == 0 {
+            return Err(ModelError::Empty);
+        }
+        if start + s > m.max_positions {
+            return Err(ModelError::PositionsTooLong {
+                start,
+                end: start + s,
+                max: m.max_positions,
+            });
+        }
+        let mut x = m.embed_tokens.forward(ids);
+        for (i, layer) in m.layers.iter().enumerate() {
+            x = layer.forward_with(x, start, |k, v| kv(i, k, v))?;
+        }
+        let x = m.norm.forward(x);
+        Ok(match &self.head_t {
+            Some(h) => x.matmul(h.clone()),
+            None => m.head(x),
+        })
+    }
+
+    pub fn forward(&self, ids: Tensor<2, Int>) -> Result<Tensor<3>, ModelError> {
+        self.forward_with(ids, 0, |_, k, v| (k, v))
+    }
+}
 
 /// New tokens and, per step, the logits that chose them (the last position's).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,10 +133,11 @@ pub fn generate_no_cache(
 ) -> Result<Generation, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
     let device = model.embed_tokens.weight.device();
+    let decoder = Decoder::new(model);
     let mut seq = prompt.to_vec();
     let mut out = Generation::default();
     for _ in 0..max_new_tokens {
-        let last = last_logits(model.forward(ids_tensor(&seq, &device))?);
+        let last = last_logits(decoder.forward(ids_tensor(&seq, &device))?);
         let next = argmax(&last);
         seq.push(next);
         out.tokens.push(next);
@@ -91,14 +148,14 @@ pub fn generate_no_cache(
 
 /// One forward step through `cache`: `ids` sit at positions `cache.tokens()..`.
 pub fn forward_cached(
-    model: &LlamaModel,
+    decoder: &Decoder,
     cache: &mut dyn KvCache,
     ids: &[u32],
 ) -> Result<Tensor<3>, CacheError> {
     let start = cache.tokens();
     cache.reserve(ids.len())?;
-    let device = model.embed_tokens.weight.device();
-    let logits = model.forward_with(ids_tensor(ids, &device), start, |layer, k, v| {
+    let device = decoder.model.embed_tokens.weight.device();
+    let logits = decoder.forward_with(ids_tensor(ids, &device), start, |layer, k, v| {
         cache.update(layer, k, v)
     })?;
     cache.commit(ids.len());
@@ -114,10 +171,11 @@ pub fn generate_cached(
     max_new_tokens: usize,
 ) -> Result<Generation, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
+    let decoder = Decoder::new(model);
     let mut out = Generation::default();
     let mut logits = None;
     for chunk in prompt.chunks(cache.max_tokens_per_step().min(prompt.len())) {
-        logits = Some(forward_cached(model, cache, chunk)?);
+        logits = Some(forward_cached(&decoder, cache, chunk)?);
     }
     let mut last = last_logits(logits.expect("prompt is not empty"));
     for step in 0..max_new_tokens {
@@ -125,7 +183,7 @@ pub fn generate_cached(
         out.tokens.push(next);
         out.step_logits.push(std::mem::take(&mut last));
         if step + 1 < max_new_tokens {
-            last = last_logits(forward_cached(model, cache, &[next])?);
+            last = last_logits(forward_cached(&decoder, cache, &[next])?);
         }
     }
     out.kv_bytes = cache.kv_bytes();
@@ -190,6 +248,7 @@ pub fn generate_paged_batch(
             preempted: false,
         })
         .collect();
+    let decoder = Decoder::new(model);
     let mut peak = 0;
     loop {
         let mut progressed = false;
@@ -200,7 +259,7 @@ pub fn generate_paged_batch(
             let result = loop {
                 let s = &mut seqs[i];
                 let cache = s.cache.as_mut().expect("live");
-                match forward_cached(model, cache, &s.next_input) {
+                match forward_cached(&decoder, cache, &s.next_input) {
                     Err(CacheError::PoolExhausted { .. }) => {
                         let victim = (0..seqs.len())
                             .rev()

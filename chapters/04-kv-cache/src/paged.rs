@@ -63,12 +63,21 @@ impl BlockPool {
         device: &Device,
     ) -> Result<Self, CacheError> {
         if num_blocks == 0 {
-            return Err(CacheError::Zero { field: "num_blocks" });
+            return Err(CacheError::Zero {
+                field: "num_blocks",
+            });
         }
         if block_size == 0 {
-            return Err(CacheError::Zero { field: "block_size" });
+            return Err(CacheError::Zero {
+                field: "block_size",
+            });
         }
-        let zeros = || Some(Tensor::zeros([num_blocks, kv_heads, block_size, head_dim], device));
+        let zeros = || {
+            Some(Tensor::zeros(
+                [num_blocks, kv_heads, block_size, head_dim],
+                device,
+            ))
+        };
         Ok(BlockPool {
             k: (0..layers).map(|_| zeros()).collect(),
             v: (0..layers).map(|_| zeros()).collect(),
@@ -171,7 +180,13 @@ impl PagedCache {
     }
 
     /// Writes `new` (`[1, kv, s, d]`) at positions `at..at+s` of the blocks in `table`.
-    fn scatter(store: Tensor<4>, new: Tensor<4>, table: &[usize], at: usize, bs: usize) -> Tensor<4> {
+    fn scatter(
+        store: Tensor<4>,
+        new: Tensor<4>,
+        table: &[usize],
+        at: usize,
+        bs: usize,
+    ) -> Tensor<4> {
         let [_, h, s, d] = new.dims();
         let mut store = store;
         let mut i = 0;
@@ -239,9 +254,24 @@ impl KvCache for PagedCache {
             ),
             &k.device(),
         );
-        let ks = Self::scatter(pool.k[layer].take().expect("present"), k, &self.table, self.tokens, bs);
-        let vs = Self::scatter(pool.v[layer].take().expect("present"), v, &self.table, self.tokens, bs);
-        let out = (Self::gather(&ks, &ids, total), Self::gather(&vs, &ids, total));
+        let ks = Self::scatter(
+            pool.k[layer].take().expect("present"),
+            k,
+            &self.table,
+            self.tokens,
+            bs,
+        );
+        let vs = Self::scatter(
+            pool.v[layer].take().expect("present"),
+            v,
+            &self.table,
+            self.tokens,
+            bs,
+        );
+        let out = (
+            Self::gather(&ks, &ids, total),
+            Self::gather(&vs, &ids, total),
+        );
         pool.k[layer] = Some(ks);
         pool.v[layer] = Some(vs);
         out

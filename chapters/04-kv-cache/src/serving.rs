@@ -70,7 +70,10 @@ struct Request {
 
 /// Deterministic request lengths (a 64-bit LCG; uniform in each range).
 fn requests(c: &ServingConfig) -> Vec<Request> {
-    let mut state = c.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = c
+        .seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut uniform = |(lo, hi): (usize, usize)| {
         state = state
             .wrapping_mul(6364136223846793005)

@@ -66,7 +66,10 @@ impl KvCache for SlidingWindowCache {
         let filled = (self.tokens + 1).min(self.window);
         let write = |buf: &mut Option<Tensor<4>>, new: Tensor<4>| {
             let [b, h, _, d] = new.dims();
-            let t = buf.take().expect("present").slice_assign([0..b, 0..h, slot..slot + 1, 0..d], new);
+            let t = buf
+                .take()
+                .expect("present")
+                .slice_assign([0..b, 0..h, slot..slot + 1, 0..d], new);
             *buf = Some(t.clone());
             t.narrow(2, 0, filled)
         };
@@ -121,8 +124,13 @@ pub fn forward_sliding_window(
         )
         .map_err(ModelError::from)?;
         let [b, h, s, d] = ctx.dims();
-        let h_res = x + attn.o_proj.forward(ctx.swap_dims(1, 2).reshape([b, s, h * d]));
-        x = h_res.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h_res));
+        let h_res = x + attn
+            .o_proj
+            .forward(ctx.swap_dims(1, 2).reshape([b, s, h * d]));
+        x = h_res.clone()
+            + layer
+                .mlp
+                .forward(layer.post_attention_layernorm.forward(h_res));
     }
     Ok(model.head(model.norm.forward(x)))
 }
@@ -139,7 +147,8 @@ pub fn generate_sliding_reference(
     let mut seq = prompt.to_vec();
     let mut out = Generation::default();
     for _ in 0..max_new_tokens {
-        let logits = forward_sliding_window(model, crate::decode::ids_tensor(&seq, &device), window)?;
+        let logits =
+            forward_sliding_window(model, crate::decode::ids_tensor(&seq, &device), window)?;
         let last = last_logits(logits);
         let next = argmax(&last);
         seq.push(next);

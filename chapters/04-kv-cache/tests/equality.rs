@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use ch03_transformer_block::{LlamaConfig, LlamaModel};
-use ch04_kv_cache::decode::forward_cached;
+use ch04_kv_cache::decode::{Decoder, forward_cached};
 use ch04_kv_cache::paged::BlockPool;
 use ch04_kv_cache::*;
 
@@ -36,8 +36,17 @@ fn prompts() -> Vec<Vec<u32>> {
 
 fn assert_same(reference: &Generation, got: &Generation, what: &str) {
     assert_eq!(reference.tokens, got.tokens, "{what}: tokens differ");
-    for (step, (a, b)) in reference.step_logits.iter().zip(&got.step_logits).enumerate() {
-        let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    for (step, (a, b)) in reference
+        .step_logits
+        .iter()
+        .zip(&got.step_logits)
+        .enumerate()
+    {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(diff < TOL, "{what}: step {step} logits differ by {diff}");
     }
 }
@@ -106,7 +115,10 @@ fn sliding_window_cache_matches_masked_reference() {
         let mut cache = SlidingWindowCache::new(2, 1, 2, 16, window, &device).unwrap();
         let got = generate_cached(&model, &mut cache, &prompt, 16).unwrap();
         assert_same(&reference, &got, "sliding window");
-        assert_eq!(cache.kv_bytes() as u64, kv_bytes_formula(2, 2, 16, 4, window));
+        assert_eq!(
+            cache.kv_bytes() as u64,
+            kv_bytes_formula(2, 2, 16, 4, window)
+        );
     }
     // The window changes the result once the sequence outgrows it (the test can fail).
     let prompt = &prompts()[2];
@@ -117,7 +129,10 @@ fn sliding_window_cache_matches_masked_reference() {
         .zip(&windowed.step_logits[0])
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f32::max);
-    assert!(diff > 1e-3, "window of 4 over 20 tokens changed logits by only {diff}");
+    assert!(
+        diff > 1e-3,
+        "window of 4 over 20 tokens changed logits by only {diff}"
+    );
 }
 
 #[test]
@@ -143,18 +158,32 @@ fn kv_bytes_match_the_formula() {
     assert_eq!((stats.blocks_used, stats.tokens_stored), (4, 14));
     assert_eq!(stats.internal_fragmentation_slots, 2);
     drop(paged);
-    assert_eq!(pool.borrow().stats().blocks_used, 0, "a finished sequence frees its blocks");
+    assert_eq!(
+        pool.borrow().stats().blocks_used,
+        0,
+        "a finished sequence frees its blocks"
+    );
 }
 
 #[test]
 fn paged_batch_of_different_lengths_matches_each_alone() {
     let (model, device) = model();
-    let prompts: Vec<Vec<u32>> = vec![vec![9], vec![4, 8, 15, 16, 23], (0..17).collect(), vec![2; 30]];
+    let prompts: Vec<Vec<u32>> = vec![
+        vec![9],
+        vec![4, 8, 15, 16, 23],
+        (0..17).collect(),
+        vec![2; 30],
+    ];
     let pool = BlockPool::new(2, 2, 16, 64, 4, &device).unwrap().shared();
     let out = generate_paged_batch(&model, &pool, &prompts, 8).unwrap();
     for (prompt, seq) in prompts.iter().zip(&out.sequences) {
         let alone = generate_no_cache(&model, prompt, 8).unwrap();
-        assert_eq!(seq, &SeqOutcome::Finished { tokens: alone.tokens });
+        assert_eq!(
+            seq,
+            &SeqOutcome::Finished {
+                tokens: alone.tokens
+            }
+        );
     }
     // All four live at once (interleaved steps) at 1+6, 5+6, 17+6, 30+6 positions; the last
     // one's 37th position is written after the other three finished and freed their blocks.
@@ -173,12 +202,26 @@ fn pool_running_out_preempts_the_newest_without_corrupting_others() {
         .iter()
         .map(|p| generate_no_cache(&model, p, 8).unwrap().tokens)
         .collect();
-    assert_eq!(out.sequences[0], SeqOutcome::Finished { tokens: alone[0].clone() });
-    assert_eq!(out.sequences[1], SeqOutcome::Finished { tokens: alone[1].clone() });
+    assert_eq!(
+        out.sequences[0],
+        SeqOutcome::Finished {
+            tokens: alone[0].clone()
+        }
+    );
+    assert_eq!(
+        out.sequences[1],
+        SeqOutcome::Finished {
+            tokens: alone[1].clone()
+        }
+    );
     match &out.sequences[2] {
         SeqOutcome::Preempted { tokens } => {
             assert!(tokens.len() < 8);
-            assert_eq!(tokens[..], alone[2][..tokens.len()], "its tokens before eviction were right");
+            assert_eq!(
+                tokens[..],
+                alone[2][..tokens.len()],
+                "its tokens before eviction were right"
+            );
         }
         other => panic!("the newest sequence should be pre-empted, got {other:?}"),
     }
@@ -189,12 +232,24 @@ fn pool_running_out_preempts_the_newest_without_corrupting_others() {
 fn bad_input_is_a_clear_error() {
     let (model, device) = model();
     let mut cache = ConcatCache::new(2);
-    assert_eq!(generate_no_cache(&model, &[], 4), Err(CacheError::EmptyPrompt));
-    assert_eq!(generate_cached(&model, &mut cache, &[], 4), Err(CacheError::EmptyPrompt));
-    assert_eq!(generate_cached(&model, &mut cache, &[1], 0), Err(CacheError::NoNewTokens));
+    assert_eq!(
+        generate_no_cache(&model, &[], 4),
+        Err(CacheError::EmptyPrompt)
+    );
+    assert_eq!(
+        generate_cached(&model, &mut cache, &[], 4),
+        Err(CacheError::EmptyPrompt)
+    );
+    assert_eq!(
+        generate_cached(&model, &mut cache, &[1], 0),
+        Err(CacheError::NoNewTokens)
+    );
     let long: Vec<u32> = vec![1; 65];
     let err = generate_cached(&model, &mut cache, &long, 1).unwrap_err();
-    assert!(err.to_string().contains("exceeds the model context of 64"), "{err}");
+    assert!(
+        err.to_string().contains("exceeds the model context of 64"),
+        "{err}"
+    );
     assert_eq!(cache.tokens(), 0);
 
     let tiny = BlockPool::new(2, 2, 16, 2, 4, &device).unwrap().shared();
@@ -214,8 +269,8 @@ fn bad_input_is_a_clear_error() {
     // A pool that runs out for a single sequence refuses the step and keeps what it had.
     let pool = BlockPool::new(2, 2, 16, 2, 4, &device).unwrap().shared();
     let mut paged = PagedCache::new(pool.clone());
-    forward_cached(&model, &mut paged, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
-    let err = forward_cached(&model, &mut paged, &[8, 9]).unwrap_err();
+    forward_cached(&Decoder::new(&model), &mut paged, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
+    let err = forward_cached(&Decoder::new(&model), &mut paged, &[8, 9]).unwrap_err();
     assert_eq!(err, CacheError::PoolExhausted { needed: 1, free: 0 });
     assert_eq!((paged.tokens(), paged.block_table().len()), (7, 2));
 }
@@ -239,4 +294,23 @@ fn paging_fits_more_sequences_than_preallocating_max_length() {
         paged.tokens_generated - paged.tokens_lost_to_preemption
     );
     assert!(paged.mean_pool_utilization > pre.mean_pool_utilization);
+}
+
+#[test]
+fn decoder_with_pretransposed_tied_head_matches_chapter_03() {
+    let device = Device::flex();
+    device.seed(3);
+    let config = LlamaConfig {
+        tie_word_embeddings: true,
+        ..config()
+    };
+    let model = LlamaModel::new(&config, &device).unwrap();
+    let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(vec![3i64, 1, 4, 1, 5, 9], [1, 6]),
+        &device,
+    );
+    let ours = Decoder::new(&model).forward(ids.clone()).unwrap();
+    let theirs = model.forward(ids).unwrap();
+    let diff: f32 = (ours - theirs).abs().max().into_scalar();
+    assert!(diff < TOL, "{diff}");
 }

@@ -42,13 +42,25 @@ pub struct LoadDemo {
 }
 
 /// Routes `tokens` demo inputs through a layer with a constructed router of the given skew.
-pub fn load_demo(config: &MoeConfig, tokens: usize, skew: f64, device: &Device) -> Result<LoadDemo, MoeError> {
-    let layer = config
-        .init(device)?
-        .with_router_weight(demo_router(config.hidden, config.experts, skew, device))?;
+pub fn load_demo(
+    config: &MoeConfig,
+    tokens: usize,
+    skew: f64,
+    device: &Device,
+) -> Result<LoadDemo, MoeError> {
+    let layer = config.init(device)?.with_router_weight(demo_router(
+        config.hidden,
+        config.experts,
+        skew,
+        device,
+    ))?;
     let out = layer.forward(demo_inputs(tokens, config.hidden, device))?;
     Ok(LoadDemo {
-        router: if skew == 0.0 { "balanced".into() } else { format!("skewed ({skew})") },
+        router: if skew == 0.0 {
+            "balanced".into()
+        } else {
+            format!("skewed ({skew})")
+        },
         experts: config.experts,
         top_k: config.top_k,
         tokens,
@@ -64,6 +76,8 @@ pub struct SpeedDemo {
     pub experts: usize,
     pub top_k: usize,
     pub hidden: usize,
+    /// Width of each expert.
+    pub intermediate: usize,
     pub tokens: usize,
     pub active_params: usize,
     pub total_params: usize,
@@ -77,7 +91,12 @@ pub struct SpeedDemo {
 }
 
 /// Median of `runs` timings of the MoE layer (balanced router) and both dense baselines.
-pub fn speed_demo(config: &MoeConfig, tokens: usize, runs: usize, device: &Device) -> Result<SpeedDemo, MoeError> {
+pub fn speed_demo(
+    config: &MoeConfig,
+    tokens: usize,
+    runs: usize,
+    device: &Device,
+) -> Result<SpeedDemo, MoeError> {
     let layer: MoeLayer = config.init(device)?;
     let x = demo_inputs(tokens, config.hidden, device);
     let mut moe: Vec<(f64, PhaseTimes)> = (0..runs.max(1) + 1)
@@ -109,6 +128,7 @@ pub fn speed_demo(config: &MoeConfig, tokens: usize, runs: usize, device: &Devic
         experts: config.experts,
         top_k: config.top_k,
         hidden: config.hidden,
+        intermediate: config.intermediate,
         tokens,
         active_params: config.active_params(),
         total_params: config.total_params(),

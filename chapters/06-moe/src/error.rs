@@ -7,7 +7,9 @@ pub enum MoeError {
     NoExperts,
     #[error("`top_k` = 0: every token must go to at least one expert")]
     ZeroTopK,
-    #[error("`top_k` = {top_k} exceeds `experts` = {experts}: a token cannot pick more experts than exist")]
+    #[error(
+        "`top_k` = {top_k} exceeds `experts` = {experts}: a token cannot pick more experts than exist"
+    )]
     TopKExceedsExperts { top_k: usize, experts: usize },
     #[error(
         "`capacity_factor` = {factor} must be a finite number > 0 (leave it unset for no capacity limit)"

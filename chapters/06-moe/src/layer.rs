@@ -107,8 +107,11 @@ impl MoeConfig {
                     std: self.init_std,
                 })
                 .init(device),
-            experts: (0..self.experts).map(|_| expert(self.intermediate)).collect(),
-            shared: (self.shared_experts > 0).then(|| expert(self.shared_experts * self.intermediate)),
+            experts: (0..self.experts)
+                .map(|_| expert(self.intermediate))
+                .collect(),
+            shared: (self.shared_experts > 0)
+                .then(|| expert(self.shared_experts * self.intermediate)),
             config: self.clone(),
         })
     }
@@ -228,7 +231,11 @@ impl MoeLayer {
                 (softmax(top, 1), idx)
             }
         };
-        let chosen_host: Vec<usize> = chosen.into_data().iter::<i64>().map(|v| v as usize).collect();
+        let chosen_host: Vec<usize> = chosen
+            .into_data()
+            .iter::<i64>()
+            .map(|v| v as usize)
+            .collect();
         let weights_host: Vec<f32> = weights.to_data().iter::<f32>().collect();
         lap(&mut times.route_s);
 
@@ -255,14 +262,22 @@ impl MoeLayer {
             parts.push(expert.forward(rows.unsqueeze::<3>()).squeeze_dim::<2>(0));
             start += kept.len();
         }
-        let shared = self.shared.as_ref().map(|f| f.forward(x2.clone().unsqueeze::<3>()).squeeze_dim::<2>(0));
+        let shared = self
+            .shared
+            .as_ref()
+            .map(|f| f.forward(x2.clone().unsqueeze::<3>()).squeeze_dim::<2>(0));
         lap(&mut times.experts_s);
 
         // Combine: weight each row, add it into its token's row.
         let mut out = shared.unwrap_or_else(|| Tensor::zeros([n, d], &device));
         if m > 0 {
             let w = weights.reshape([n * k]).select(0, slot_idx).reshape([m, 1]);
-            out = out.select_assign(0, token_idx, Tensor::cat(parts, 0) * w, IndexingUpdateOp::Add);
+            out = out.select_assign(
+                0,
+                token_idx,
+                Tensor::cat(parts, 0) * w,
+                IndexingUpdateOp::Add,
+            );
         }
         let output = out.reshape([b, s, d]);
         lap(&mut times.combine_s);
@@ -270,7 +285,10 @@ impl MoeLayer {
         // Balance losses (reported with routing).
         let clock_losses = Instant::now();
         let load = plan.load();
-        let f: Vec<f32> = fractions(&load.tokens_per_expert).iter().map(|&v| v as f32).collect();
+        let f: Vec<f32> = fractions(&load.tokens_per_expert)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         let f = Tensor::<1>::from_data(TensorData::new(f, [e]), &device).reshape([1, e]);
         let aux_loss = (probs.mean_dim(0) * f).sum() * e as f32;
         let max = logits.clone().max_dim(1);

@@ -55,7 +55,12 @@ impl MoeWeights {
 
 /// `x`: `[tokens, hidden]` → `[tokens, hidden]`, token by token. Ties in the top-k go to the
 /// lower expert index.
-pub fn moe_per_token(x: &Array2<f64>, w: &MoeWeights, top_k: usize, scoring: Scoring) -> Array2<f64> {
+pub fn moe_per_token(
+    x: &Array2<f64>,
+    w: &MoeWeights,
+    top_k: usize,
+    scoring: Scoring,
+) -> Array2<f64> {
     let mut out = Array2::zeros(x.raw_dim());
     for (t, row) in x.rows().into_iter().enumerate() {
         let logits = row.dot(&w.router);
@@ -66,7 +71,9 @@ pub fn moe_per_token(x: &Array2<f64>, w: &MoeWeights, top_k: usize, scoring: Sco
         order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
         let chosen = &order[..top_k];
         let weights: Vec<f64> = match scoring {
-            Scoring::SoftmaxThenTopK { renormalize: false } => chosen.iter().map(|&e| probs[e]).collect(),
+            Scoring::SoftmaxThenTopK { renormalize: false } => {
+                chosen.iter().map(|&e| probs[e]).collect()
+            }
             _ => {
                 // Softmax over the chosen logits = chosen probabilities / their sum.
                 let sum: f64 = chosen.iter().map(|&e| exp[e]).sum();

@@ -159,11 +159,18 @@ impl LoadStats {
 /// with certainty; its gradient pushes probability away from over-loaded experts.
 pub fn switch_aux_loss(fractions: &[f64], mean_probs: &[f64]) -> f64 {
     let n = fractions.len() as f64;
-    n * fractions.iter().zip(mean_probs).map(|(f, p)| f * p).sum::<f64>()
+    n * fractions
+        .iter()
+        .zip(mean_probs)
+        .map(|(f, p)| f * p)
+        .sum::<f64>()
 }
 
 /// `fᵢ` of [`switch_aux_loss`] from the routed counts.
 pub fn fractions(tokens_per_expert: &[usize]) -> Vec<f64> {
     let total = tokens_per_expert.iter().sum::<usize>().max(1) as f64;
-    tokens_per_expert.iter().map(|&c| c as f64 / total).collect()
+    tokens_per_expert
+        .iter()
+        .map(|&c| c as f64 / total)
+        .collect()
 }

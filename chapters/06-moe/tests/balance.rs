@@ -11,7 +11,12 @@ const EXPERTS: usize = 4;
 
 /// Token t is `scale · e_{expert(t)}`; the router is `scale · I` on the first EXPERTS dims, so
 /// token t's logits are `scale²` for its expert and 0 for the rest.
-fn constructed(experts_of: &[usize], scale: f32, config: MoeConfig, device: &Device) -> (MoeLayer, Tensor<3>) {
+fn constructed(
+    experts_of: &[usize],
+    scale: f32,
+    config: MoeConfig,
+    device: &Device,
+) -> (MoeLayer, Tensor<3>) {
     let mut w = vec![0.0f32; HIDDEN * EXPERTS];
     for e in 0..EXPERTS {
         w[e * EXPERTS + e] = scale;
@@ -23,7 +28,14 @@ fn constructed(experts_of: &[usize], scale: f32, config: MoeConfig, device: &Dev
         x[t * HIDDEN + EXPERTS + t % (HIDDEN - EXPERTS)] = 1.0; // tokens differ beyond routing
     }
     let x = Tensor::<3>::from_data(TensorData::new(x, [1, experts_of.len(), HIDDEN]), device);
-    (config.init(device).unwrap().with_router_weight(router).unwrap(), x)
+    (
+        config
+            .init(device)
+            .unwrap()
+            .with_router_weight(router)
+            .unwrap(),
+        x,
+    )
 }
 
 #[test]
@@ -47,7 +59,12 @@ fn capacity_keeps_the_first_tokens_in_token_order() {
     // equal their expert's output times their weight (≈ 1 at these logits).
     let y = to_array2(out.output.reshape([8, HIDDEN]));
     let uncapped = MoeConfig::new(HIDDEN, 16, EXPERTS, 1);
-    let free = MoeLayer { config: uncapped, ..layer }.forward(x).unwrap();
+    let free = MoeLayer {
+        config: uncapped,
+        ..layer
+    }
+    .forward(x)
+    .unwrap();
     let free = to_array2(free.output.reshape([8, HIDDEN]));
     for t in 0..8 {
         if dropped.contains(&t) {
@@ -77,17 +94,27 @@ fn aux_loss_is_one_at_uniform_routing_and_grows_with_imbalance() {
     let mut losses = Vec::new();
     // 16 tokens; `skewed` of them move from their own expert to expert 0.
     for skewed in [0, 4, 8, 12, 16] {
-        let wants: Vec<usize> = (0..16).map(|t| if t < skewed { 0 } else { t % EXPERTS }).collect();
+        let wants: Vec<usize> = (0..16)
+            .map(|t| if t < skewed { 0 } else { t % EXPERTS })
+            .collect();
         let (layer, x) = constructed(&wants, 4.0, config.clone(), &device);
         let out = layer.forward(x).unwrap();
         losses.push((out.aux_loss.into_scalar::<f32>(), out.load.clone()));
     }
     let (uniform, load) = &losses[0];
-    assert!((uniform - 1.0).abs() < 1e-5, "uniform routing gives {uniform}");
+    assert!(
+        (uniform - 1.0).abs() < 1e-5,
+        "uniform routing gives {uniform}"
+    );
     assert_eq!(load.coefficient_of_variation, 0.0);
     assert_eq!(load.max_violation, 0.0);
     for pair in losses.windows(2) {
-        assert!(pair[1].0 > pair[0].0 + 0.1, "{} then {}", pair[0].0, pair[1].0);
+        assert!(
+            pair[1].0 > pair[0].0 + 0.1,
+            "{} then {}",
+            pair[0].0,
+            pair[1].0
+        );
         assert!(pair[1].1.max_violation >= pair[0].1.max_violation);
     }
     // Everything on expert 0 with probability ≈ 1: the loss approaches N.
@@ -114,7 +141,12 @@ fn aux_loss_formula_and_load_statistics_by_hand() {
 #[test]
 fn z_loss_is_the_mean_squared_logsumexp() {
     let device = Device::flex();
-    let (layer, x) = constructed(&[0, 1, 2, 3], 2.0, MoeConfig::new(HIDDEN, 8, EXPERTS, 1), &device);
+    let (layer, x) = constructed(
+        &[0, 1, 2, 3],
+        2.0,
+        MoeConfig::new(HIDDEN, 8, EXPERTS, 1),
+        &device,
+    );
     let z = layer.forward(x).unwrap().z_loss.into_scalar::<f32>() as f64;
     // Each token: logits (4, 0, 0, 0) → logsumexp = ln(e⁴ + 3).
     let lse = (4f64.exp() + 3.0).ln();
