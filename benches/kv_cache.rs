@@ -1,10 +1,12 @@
-//! Chapter 04 measured: greedy decode tokens/s without a cache and with each cache, on a small
-//! model (criterion, plus records) and a GPT-2-small-sized one (one timed run per case: a
-//! no-cache decode of 200 tokens takes about a minute there); KV bytes from the counting
+//! Chapter 04 measured: greedy decode tokens/s without a cache and with each cache: criterion
+//! samples 50-token decodes of the small model; every (model, cache, length) case is also timed
+//! once, with its bytes counted, for the records and the table (a no-cache decode of 200 tokens
+//! of the GPT-2-small-sized model takes minutes, too long to sample); KV bytes from the counting
 //! allocator next to the formula `2 × layers × kv_heads × head_dim × 4 × tokens`; and decode
 //! tokens/s against this machine's bandwidth roofline (bytes streamed per token ÷ GB/s).
 //!
-//! `KV_BENCH_MAX_NEW=200` caps the new-token counts (default 1000) for a quicker run.
+//! `KV_BENCH_MAX_NEW=200` caps the new-token counts (default 1000) for a quicker run;
+//! `KV_BENCH_CACHES=concat,prealloc` and `KV_BENCH_MODELS=gpt2-small` re-measure a subset.
 
 use burn::tensor::Device;
 use ch03_transformer_block::{LlamaConfig, LlamaModel, param_counts, presets};
@@ -36,6 +38,11 @@ fn prompt(vocab: usize) -> Vec<u32> {
     (0..PROMPT as u32)
         .map(|i| (i * 7919 + 11) % vocab as u32)
         .collect()
+}
+
+/// Whether `name` is in the comma-separated list in `var` (everything when it is unset).
+fn selected(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |list| list.split(',').any(|x| x.trim() == name))
 }
 
 fn new_token_counts() -> Vec<usize> {
@@ -85,7 +92,9 @@ fn bench_small(crit: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    for new in [50usize, 200] {
+    // Criterion samples 50-token decodes (10 samples each); the longer decodes are timed once
+    // in `measure_all`.
+    for new in [50usize] {
         group.throughput(Throughput::Elements(new as u64));
         for kind in CACHES {
             group.bench_function(BenchmarkId::new(format!("{name}/{kind}"), new), |b| {
@@ -116,6 +125,9 @@ fn measure_all(_: &mut Criterion) {
         "peak bytes",
     ]);
     for (name, config) in models() {
+        if !selected("KV_BENCH_MODELS", name) {
+            continue;
+        }
         let model = LlamaModel::new(&config, &device).expect("valid preset");
         let (l, kv, d) = (
             config.num_hidden_layers,
@@ -129,8 +141,8 @@ fn measure_all(_: &mut Criterion) {
         let mut none_rate = std::collections::HashMap::new();
         for new in new_token_counts() {
             for kind in CACHES {
-                if kind == "none" && new > 200 {
-                    continue; // quadratic: minutes on the large model, adds nothing
+                if kind == "none" && new > 200 || !selected("KV_BENCH_CACHES", kind) {
+                    continue; // no cache is quadratic: minutes on the large model, adds nothing
                 }
                 let ((kv_held, secs), stats) = measure(|| {
                     let t = Instant::now();

@@ -141,6 +141,7 @@ fn record<R>(
 /// balanced and a skewed router.
 fn load_histograms(device: &Device) {
     let config = MoeConfig::new(HIDDEN, 64, 8, 2).with_capacity_factor(Some(1.25));
+    device.seed(6);
     for (stem, skew) in [("moe-load-balanced", 0.0), ("moe-load-skewed", 1.0)] {
         let demo = load_demo(&config, 2048, skew, device).unwrap();
         let bars: Vec<(String, f64)> = demo
@@ -151,15 +152,18 @@ fn load_histograms(device: &Device) {
             .map(|(e, &n)| (format!("expert {e}"), n as f64))
             .collect();
         let title = format!(
-            "{} router: CV {:.2}, max/mean − 1 = {:.2}, aux loss {:.2}, dropped {:.1}% (capacity {})",
+            "{} router: CV {:.2}, max/mean − 1 = {:.2}, dropped {:.1}%",
             demo.router,
             demo.load.coefficient_of_variation,
             demo.load.max_violation,
-            demo.aux_loss,
             demo.load.drop_rate * 100.0,
-            demo.load.capacity.unwrap_or(0)
         );
-        println!("{title}: {:?}", demo.load.tokens_per_expert);
+        println!(
+            "{title}, aux loss {:.2}, capacity {}: {:?}",
+            demo.aux_loss,
+            demo.load.capacity.unwrap_or(0),
+            demo.load.tokens_per_expert
+        );
         let axes = Axes {
             title: &title,
             x: "expert",

@@ -30,6 +30,8 @@ pub enum Command {
     /// Chapter 02: compare attention variants, show why 1/√d_k.
     #[command(subcommand)]
     Attention(crate::attention_cli::AttentionCommand),
+    /// Chapter 05: which models share K/V heads, what it saves, and the equivalence checks.
+    Gqa(crate::gqa_cli::GqaArgs),
     /// Chapter 03: parameters and FLOPs of a Llama-family config; the seeded training demo.
     #[command(subcommand)]
     Block(crate::transformer_cli::BlockCommand),
@@ -184,6 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bpe(cmd) => crate::bpe_cli::run(&cmd),
         Command::Block(cmd) => crate::transformer_cli::run(&cmd),
         Command::Attention(cmd) => crate::attention_cli::run(&cmd),
+        Command::Gqa(args) => crate::gqa_cli::run(&args),
         Command::Budget(args) => crate::budget::cli::run(&args),
         Command::Route(args) => crate::router::cli::run_route(&args),
         Command::Toolcall(args) => crate::router::cli::run_toolcall(&args),

@@ -12,6 +12,7 @@ pub mod bpe_cli;
 pub mod budget;
 pub mod cli;
 pub mod error;
+pub mod gqa_cli;
 pub mod generate_cli;
 pub mod machine;
 pub mod moe_tour;

@@ -25,7 +25,10 @@ pub fn tour(quick: bool) -> anyhow::Result<MoeTour> {
     let config = MoeConfig::new(256, 64, 8, 2).with_capacity_factor(Some(1.25));
     let mut loads = Vec::new();
     let mut charts = Vec::new();
-    for (stem, skew) in [("moe-load-balanced", 0.0), ("moe-load-skewed", 1.0)] {
+    for (stem, skew) in [
+        ("moe-tour-load-balanced", 0.0),
+        ("moe-tour-load-skewed", 1.0),
+    ] {
         let demo = load_demo(&config, tokens, skew, &device)?;
         let bars: Vec<(String, f64)> = (demo.load.tokens_per_expert.iter().enumerate())
             .map(|(e, &n)| (format!("expert {e}"), n as f64))

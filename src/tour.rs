@@ -73,6 +73,8 @@ pub struct TourOutput {
     pub moe: crate::moe_tour::MoeTour,
     /// Chapter 04: the same decode with every cache; paged vs pre-allocated serving.
     pub kv_cache: crate::generate_cli::KvCacheTour,
+    /// Chapter 05: which models share K/V heads and what it saves; the equivalence checks.
+    pub gqa: crate::gqa_cli::GqaOutput,
     /// The serving budget on catalog models: an H100 and this machine.
     pub budget: crate::budget::tour::BudgetTour,
     /// The cost router on the reference workload: the per-tier table.
@@ -155,6 +157,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         transformer: crate::transformer_cli::tour(args.quick)?,
         moe: crate::moe_tour::tour(args.quick)?,
         kv_cache: crate::generate_cli::tour_section()?,
+        gqa: crate::gqa_cli::report()?,
         budget: crate::budget::tour::run(),
         route: crate::router::cli::tour_section()?,
         records_dir: dir.display().to_string(),
@@ -189,8 +192,9 @@ impl std::fmt::Display for TourOutput {
             "== Chapter 03: the transformer block ==\n{}",
             self.transformer
         )?;
-        writeln!(f, "== Chapter 06: mixture of experts ==\n{}", self.moe)?;
         writeln!(f, "== Chapter 04: the KV cache ==\n{}", self.kv_cache)?;
+        writeln!(f, "== Chapter 05: MHA, GQA and MQA ==\n{}", self.gqa)?;
+        writeln!(f, "== Chapter 06: mixture of experts ==\n{}", self.moe)?;
         writeln!(f, "== Serving budget ==\n{}", self.budget)?;
         writeln!(f, "== Cost router ==\n{}", self.route)?;
         writeln!(f, "== Report ==")?;

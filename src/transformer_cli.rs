@@ -345,7 +345,7 @@ pub struct TransformerTour {
 pub fn tour(quick: bool) -> anyhow::Result<TransformerTour> {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/corpora/english.txt");
     let config = TrainDemoConfig {
-        steps: if quick { 60 } else { 300 },
+        steps: if quick { 100 } else { 300 },
         ..TrainDemoConfig::default()
     };
     Ok(TransformerTour {

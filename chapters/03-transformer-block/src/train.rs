@@ -92,6 +92,8 @@ pub struct TrainDemo {
     pub generated: String,
 }
 
+static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// SplitMix64: a tiny, seedable, well-mixed random stream for picking windows.
 struct SplitMix64(u64);
 
@@ -122,7 +124,10 @@ pub fn unigram_entropy(tokens: &[TokenId]) -> f64 {
         *counts.entry(t).or_default() += 1;
     }
     let n = tokens.len() as f64;
-    counts.values().map(|&c| -(c as f64 / n) * (c as f64 / n).ln()).sum()
+    counts
+        .values()
+        .map(|&c| -(c as f64 / n) * (c as f64 / n).ln())
+        .sum()
 }
 
 /// Trains chapter 01's BPE on `text` (or uses bytes when `vocab_size` is 256).
@@ -158,6 +163,12 @@ pub fn train_demo(
         config.seq_len
     );
     let model_config = config.model_config();
+    // burn's flex backend keeps one random generator per process and initialises parameters
+    // lazily (on first use), so two runs at once would interleave their draws: hold a lock for
+    // the whole run to keep it reproducible.
+    let _one_run_at_a_time = RUN_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::flex().autodiff();
     device.seed(config.seed);
     let mut model = LlamaModel::new(&model_config, &device)?;

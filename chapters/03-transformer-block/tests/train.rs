@@ -5,13 +5,17 @@ use ch03_transformer_block::{TrainDemoConfig, train_demo};
 
 const CORPUS: &str = include_str!("../../../data/corpora/english.txt");
 
-/// Stated target: below 1.0 nat/token after 300 steps, from ln(512) ≈ 6.24 at the start — far
-/// below the corpus's unigram entropy, the best a model that ignores its context can do.
+/// Stated target: a mean below 1.0 nat/token over the last 10 of 200 steps (the lesson's run
+/// has 300), from ln(512) ≈ 6.24 at the start — far below the corpus's unigram entropy, the
+/// best a model that ignores its context can do.
 const TARGET_LOSS: f32 = 1.0;
 
 #[test]
 fn loss_falls_below_target_and_model_recites() {
-    let config = TrainDemoConfig::default();
+    let config = TrainDemoConfig {
+        steps: 200,
+        ..TrainDemoConfig::default()
+    };
     let start = std::time::Instant::now();
     let demo = train_demo(CORPUS, &config, "A tokenizer is", 40, |step, loss| {
         if step % 25 == 0 {
@@ -31,7 +35,11 @@ fn loss_falls_below_target_and_model_recites() {
         "starts near uniform: {first}"
     );
     assert!(last10 < TARGET_LOSS, "mean of the last 10 steps: {last10}");
-    assert!((last10 as f64) < demo.unigram_entropy / 3.0, "unigram entropy {}", demo.unigram_entropy);
+    assert!(
+        (last10 as f64) < demo.unigram_entropy / 3.0,
+        "unigram entropy {}",
+        demo.unigram_entropy
+    );
     assert!(demo.generated.starts_with("A tokenizer is") && demo.generated.len() > 60);
 }
 

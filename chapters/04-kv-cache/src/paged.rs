@@ -290,7 +290,7 @@ impl Drop for PagedCache {
     /// The sequence is finished (or pre-empted): its blocks go back to the free list.
     fn drop(&mut self) {
         let mut pool = self.pool.borrow_mut();
-        pool.free.extend(self.table.drain(..));
+        pool.free.append(&mut self.table);
         pool.tokens_stored -= self.tokens;
         pool.sequences -= 1;
     }

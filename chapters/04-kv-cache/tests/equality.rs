@@ -279,6 +279,18 @@ fn bad_input_is_a_clear_error() {
 fn paging_fits_more_sequences_than_preallocating_max_length() {
     let config = ServingConfig::default();
     let [pre, paged] = simulate(&config);
+    for r in [&pre, &paged] {
+        println!(
+            "{}: steps {}, mean running {:.1}, peak {}, pool used {:.0}%, pre-emptions {}, tokens {}",
+            r.policy,
+            r.steps,
+            r.mean_running,
+            r.peak_running,
+            100.0 * r.mean_pool_utilization,
+            r.preemptions,
+            r.tokens_generated
+        );
+    }
     assert_eq!(pre.peak_running, config.pool_tokens / config.max_len);
     assert!(
         paged.peak_running > 2 * pre.peak_running,

@@ -18,7 +18,7 @@ use crate::routing::{DispatchPlan, LoadStats, Scoring, capacity, fractions, plan
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use ch03_transformer_block::{SwiGluFfn, SwiGluFfnConfig};
 use serde::Serialize;
 use std::time::Instant;
@@ -242,13 +242,21 @@ impl MoeLayer {
         // Dispatch.
         let cap = self.config.capacity_factor.map(|f| capacity(n, k, e, f));
         let plan = plan_dispatch(&chosen_host, &weights_host, k, e, cap);
-        let order = plan.kept.iter().flatten();
-        let tokens: Vec<i64> = order.clone().map(|a| a.token as i64).collect();
-        let slots: Vec<i64> = order.map(|a| a.slot as i64).collect();
-        let m = tokens.len();
-        let index = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v, [m]), &device);
-        let (token_idx, slot_idx) = (index(tokens), index(slots));
-        let x_sorted = x2.clone().select(0, token_idx.clone());
+        // Row of each slot in the expert-sorted order; dropped slots point one past the end.
+        let m: usize = plan.kept.iter().map(Vec::len).sum();
+        let mut slot_to_row = vec![m as i64; n * k];
+        let tokens: Vec<i64> = (plan.kept.iter().flatten().enumerate())
+            .map(|(row, a)| {
+                slot_to_row[a.slot] = row as i64;
+                a.token as i64
+            })
+            .collect();
+        let index = |v: Vec<i64>| {
+            let len = v.len();
+            Tensor::<1, Int>::from_data(TensorData::new(v, [len]), &device)
+        };
+        let (token_idx, slot_to_row) = (index(tokens), index(slot_to_row));
+        let x_sorted = x2.clone().select(0, token_idx);
         lap(&mut times.dispatch_s);
 
         // Experts: one SwiGLU call per expert over its contiguous block of rows.
@@ -268,17 +276,24 @@ impl MoeLayer {
             .map(|f| f.forward(x2.clone().unsqueeze::<3>()).squeeze_dim::<2>(0));
         lap(&mut times.experts_s);
 
-        // Combine: weight each row, add it into its token's row.
-        let mut out = shared.unwrap_or_else(|| Tensor::zeros([n, d], &device));
-        if m > 0 {
-            let w = weights.reshape([n * k]).select(0, slot_idx).reshape([m, 1]);
-            out = out.select_assign(
-                0,
-                token_idx,
-                Tensor::cat(parts, 0) * w,
-                IndexingUpdateOp::Add,
-            );
+        // Combine: un-permute the expert outputs back to slot order with one gather (a dropped
+        // slot reads an appended zero row), weight each token's k rows and sum them.
+        let mut y_sorted = if m > 0 {
+            Tensor::cat(parts, 0)
+        } else {
+            Tensor::zeros([0, d], &device)
+        };
+        if !plan.dropped.is_empty() {
+            y_sorted = Tensor::cat(vec![y_sorted, Tensor::zeros([1, d], &device)], 0);
         }
+        let y_slots = y_sorted.select(0, slot_to_row).reshape([n, k, d]);
+        let routed = (y_slots * weights.reshape([n, k, 1]))
+            .sum_dim(1)
+            .reshape([n, d]);
+        let out = match shared {
+            Some(shared) => shared + routed,
+            None => routed,
+        };
         let output = out.reshape([b, s, d]);
         lap(&mut times.combine_s);
 
