@@ -1,20 +1,13 @@
 //! `llm-workbench block …` as a user meets it: JSON output that agrees with the formula, and
 //! bad configs or arguments that exit 2 with one line naming the field or file.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_llm-workbench"))
-}
+use common::bin;
+use std::path::{Path, PathBuf};
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = bin().args(args).output().expect("binary runs");
-    (
-        out.status.code().expect("exited, not killed"),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::run(bin().args(args))
 }
 
 fn write_config(name: &str, json: &str) -> PathBuf {
@@ -26,17 +19,7 @@ fn write_config(name: &str, json: &str) -> PathBuf {
 }
 
 fn assert_bad_input(args: &[&str], must_mention: &str) {
-    let (code, _, stderr) = run(args);
-    assert_eq!(code, 2, "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line, got: {stderr}"
-    );
-    assert!(
-        stderr.contains(must_mention),
-        "{stderr:?} should mention {must_mention}"
-    );
+    common::assert_bad_input(bin().args(args), &[must_mention]);
 }
 
 #[test]

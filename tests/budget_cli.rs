@@ -2,57 +2,16 @@
 //! this-machine from the machine records, HF config and GGUF inputs, and every bad input
 //! answered with one line and exit code 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_llm-workbench"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("binary runs");
-    (
-        status.code().expect("exited, not killed"),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
-}
+use common::{assert_bad_input, bin, json, run, temp_dir};
+use std::path::Path;
+use std::process::Command;
 
 fn budget(args: &[&str]) -> Command {
     let mut c = bin();
     c.arg("budget").args(args);
     c
-}
-
-fn json(cmd: &mut Command) -> serde_json::Value {
-    let (code, out, err) = run(cmd);
-    assert_eq!(code, 0, "stderr: {err}");
-    serde_json::from_str(&out).expect("JSON on stdout")
-}
-
-fn assert_bad_input(cmd: &mut Command, must_mention: &[&str]) {
-    let (code, _, stderr) = run(cmd);
-    assert_eq!(code, 2, "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line, got: {stderr}"
-    );
-    for m in must_mention {
-        assert!(stderr.contains(m), "{stderr:?} should mention {m:?}");
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

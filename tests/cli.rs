@@ -1,59 +1,19 @@
 //! The command line as a user meets it: exit codes, one-line errors, JSON output, records.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_llm-workbench"))
-}
-
-/// A fresh directory under the target dir for one test's records.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("binary runs");
-    (
-        status.code().expect("exited, not killed"),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
-}
-
-/// Bad input: exit 2 and exactly one line on stderr, no panic or backtrace.
-fn assert_bad_input(cmd: &mut Command, must_mention: &str) {
-    let (code, _, stderr) = run(cmd);
-    assert_eq!(code, 2, "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line, got: {stderr}"
-    );
-    assert!(
-        stderr.contains(must_mention),
-        "{stderr:?} should mention {must_mention:?}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
+use common::{assert_bad_input, bin, run, temp_dir};
 
 #[test]
 fn unknown_subcommand_is_one_line_exit_2() {
-    assert_bad_input(bin().arg("nosuch"), "nosuch");
+    assert_bad_input(bin().arg("nosuch"), &["nosuch"]);
 }
 
 #[test]
 fn missing_records_dir_is_one_line_exit_2() {
     assert_bad_input(
         bin().args(["report", "--records", "/nonexistent"]),
-        "/nonexistent",
+        &["/nonexistent"],
     );
 }
 
@@ -61,7 +21,10 @@ fn missing_records_dir_is_one_line_exit_2() {
 fn corrupt_record_names_the_file() {
     let dir = temp_dir("corrupt-record");
     std::fs::write(dir.join("broken.json"), "{\"schema\": 1, \"bench_id\": ").unwrap();
-    assert_bad_input(bin().args(["report", "--records"]).arg(&dir), "broken.json");
+    assert_bad_input(
+        bin().args(["report", "--records"]).arg(&dir),
+        &["broken.json"],
+    );
 }
 
 #[test]
