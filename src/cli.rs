@@ -24,23 +24,23 @@ pub struct Cli {
 pub enum Command {
     /// Run every chapter's demonstration on the shipped data, the calculators, and the report.
     Tour(TourArgs),
+    /// Measure this machine's limits: matmul GFLOP/s and memory bandwidth GB/s.
+    Machine(MachineArgs),
+    /// Print every bench record as a table and draw the chapters' curves.
+    Report(ReportArgs),
     /// Chapter 01: train, encode, decode and count with byte-level BPE tokenizers.
     #[command(subcommand)]
     Bpe(crate::bpe_cli::BpeCommand),
-    /// Chapter 02: compare attention variants, show why 1/√d_k.
+    /// Chapter 02: compare attention variants, show why 1/√d_k, draw the heatmap.
     #[command(subcommand)]
     Attention(crate::attention_cli::AttentionCommand),
-    /// Chapter 05: which models share K/V heads, what it saves, and the equivalence checks.
-    Gqa(crate::gqa_cli::GqaArgs),
     /// Chapter 03: parameters and FLOPs of a Llama-family config; the seeded training demo.
     #[command(subcommand)]
     Block(crate::transformer_cli::BlockCommand),
     /// Chapter 04: greedy decoding with no cache or a KV cache, with timing and KV bytes.
     Generate(crate::generate_cli::GenerateArgs),
-    /// Measure this machine's limits: matmul GFLOP/s and memory bandwidth GB/s.
-    Machine(MachineArgs),
-    /// Print every bench record as a table.
-    Report(ReportArgs),
+    /// Chapter 05: which models share K/V heads, what it saves, and the equivalence checks.
+    Gqa(crate::gqa_cli::GqaArgs),
     /// Serving budget: weights, KV cache, concurrency, throughput, $/1M tokens, vLLM flags.
     Budget(crate::budget::cli::BudgetArgs),
     /// Cost router: per-tier costs, the routing plan, audit review, price catalogs.
