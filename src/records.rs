@@ -147,17 +147,11 @@ pub fn read_file(path: &Path) -> anyhow::Result<Record> {
     Ok(record)
 }
 
-/// Limits from the machine records in `dir`, if `llm-workbench machine` has been run.
+/// Limits from the machine records in `dir`, if `llm-workbench machine` (or the machine
+/// bench) has been run: the limits stamped on its all-threads matmul record.
 pub fn latest_limits(dir: &Path) -> Option<MachineLimits> {
-    let read = |id: &str| {
-        read_file(&dir.join(format!("{}.json", id.replace('/', "__"))))
-            .ok()
-            .map(|r| r.throughput.value)
-    };
-    Some(MachineLimits {
-        matmul_gflops: read(crate::machine::MATMUL_ID)?,
-        bandwidth_gb_s: read(crate::machine::BANDWIDTH_ID)?,
-    })
+    let file = format!("{}.json", crate::machine::MATMUL_ID.replace('/', "__"));
+    read_file(&dir.join(file)).ok()?.limits
 }
 
 /// Short git revision of the working tree, with `-dirty` when it has changes; `unknown`

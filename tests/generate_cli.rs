@@ -56,3 +56,14 @@ fn bad_input_exits_2_with_one_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cache"));
 }
+
+#[test]
+fn tour_section_decodes_equal_and_plots_the_serving_simulation() {
+    let tour = llm_workbench::generate_cli::tour_section().unwrap();
+    assert_eq!(tour.decodes.len(), 4);
+    assert!(tour.decodes.iter().all(|d| d.same_tokens_as_no_cache));
+    let [pre, paged] = [&tour.serving_results[0], &tour.serving_results[1]];
+    assert!(paged.mean_running > pre.mean_running);
+    assert!(tour.charts.iter().all(|c| std::path::Path::new(c).exists()));
+    assert!(tour.to_string().contains("Serving simulation"));
+}
