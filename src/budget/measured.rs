@@ -128,7 +128,7 @@ pub fn compare(records: &[Record], hw: &Hardware, records_dir: &str) -> Measured
     let median = (!effs.is_empty()).then(|| effs[effs.len() / 2]);
     let missing = if chapter.is_empty() {
         Some(format!(
-            "no chapter {CHAPTER} records in {records_dir}: run chapter 04's benches (`cargo bench -p ch04-kv-cache`) to measure decode tokens/s"
+            "no chapter {CHAPTER} records in {records_dir}: run chapter 04's benches (`cargo bench --bench kv_cache`) to measure decode tokens/s"
         ))
     } else if comparisons.is_empty() {
         Some(format!(

@@ -21,7 +21,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
-use ch02_attention::{AttentionError, attention};
+use ch02_attention::{AttentionError, attention, causal_mask};
 
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {
@@ -115,6 +115,30 @@ impl SelfAttention {
             .reshape([b, kv * group, s, d])
     }
 
+    /// Causal attention with `group = heads / kv_heads` query heads per K/V head, without
+    /// copying K/V per head: the query heads of a group are folded into one head of
+    /// `group · s_q` rows, so each K/V head is read once for its whole group. The causal mask
+    /// is the same for every head of the group, so it is stacked `group` times along the rows.
+    /// Equal to attention over [`repeat_kv`](Self::repeat_kv)'s expanded K/V (tested), which
+    /// materialises `heads` copies and so reads more bytes than MHA instead of fewer.
+    pub fn grouped_attention(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+    ) -> Result<Tensor<4>, AttentionError> {
+        let group = self.heads / self.kv_heads;
+        if group == 1 {
+            return attention(q, k, v, true, None);
+        }
+        let [b, h, s_q, d] = q.dims();
+        let s_k = k.dims()[2];
+        let mask = causal_mask(s_q, s_k, &q.device()); // [1, 1, s_q, s_k]
+        let mask = Tensor::cat(vec![mask; group], 2); // [1, 1, group·s_q, s_k]
+        let q = q.reshape([b, self.kv_heads, group * s_q, d]); // heads h = j·group + i
+        Ok(attention(q, k, v, false, Some(mask))?.reshape([b, h, s_q, d]))
+    }
+
     /// Causal attention of `q` (the last `s_q` positions) over all `s_k ≥ s_q` keys and values
     /// (`[b, kv_heads, s_k, d]`), then the output projection. Returns `[b, s_q, hidden]`.
     pub fn attend(
@@ -123,7 +147,7 @@ impl SelfAttention {
         k: Tensor<4>,
         v: Tensor<4>,
     ) -> Result<Tensor<3>, AttentionError> {
-        let context = attention(q, self.repeat_kv(k), self.repeat_kv(v), true, None)?; // [b, h, s_q, d]
+        let context = self.grouped_attention(q, k, v)?; // [b, h, s_q, d]
         let [b, h, s, d] = context.dims();
         Ok(self
             .o_proj

@@ -106,10 +106,21 @@ impl LlamaModel {
     }
 
     /// `[b, s, hidden]` → `[b, s, vocab]`, through the LM head or the tied embedding.
+    ///
+    /// Tied: logits are `x · Eᵀ` with `E: [vocab, hidden]`. Written that way the backend
+    /// materialises `Eᵀ` on every call (154 MB for a GPT-2 vocabulary, more than the rest of a
+    /// decode step), so we compute `(E · xᵀ)ᵀ`: `E` is read as stored and only the small `x`
+    /// and the logits are transposed.
     pub fn head(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => head.forward(x),
-            None => x.matmul(self.embed_tokens.weight.val().transpose().unsqueeze()),
+            None => {
+                let [b, s, hidden] = x.dims();
+                let e = self.embed_tokens.weight.val(); // [vocab, hidden]
+                let vocab = e.dims()[0];
+                let logits = e.matmul(x.reshape([b * s, hidden]).transpose()); // [vocab, b·s]
+                logits.transpose().reshape([b, s, vocab])
+            }
         }
     }
 }

@@ -13,59 +13,29 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use ch03_transformer_block::{LlamaModel, ModelError};
 use serde::Serialize;
 
-/// Chapter 03's model for decoding: the same layers, with a tied LM head transposed once.
-///
-/// With tied embeddings chapter 03 computes `x · Eᵀ` from the `[vocab, hidden]` embedding on
-/// every call, and the backend materialises that transpose: for a GPT-2-sized vocabulary a
-/// 154 MB copy per decode step, more than the rest of the step's work. Decoding runs the head
-/// once per token, so it keeps `Eᵀ` contiguous instead.
+/// Chapter 03's model as the decoding loops use it: a forward at absolute positions with the
+/// cache hook ([`LlamaModel::forward_with`]), and the no-cache forward.
 pub struct Decoder<'a> {
     pub model: &'a LlamaModel,
-    head_t: Option<Tensor<3>>,
 }
 
 impl<'a> Decoder<'a> {
     pub fn new(model: &'a LlamaModel) -> Self {
-        let head_t = model.lm_head.is_none().then(|| {
-            let w = model.embed_tokens.weight.val();
-            let device = w.device();
-            Tensor::<2>::from_data(w.transpose().into_data(), &device).unsqueeze()
-        });
-        Decoder { model, head_t }
+        Decoder { model }
     }
 
-    /// As `LlamaModel::forward_with`: logits `[b, s, vocab]` of `ids` at positions `start..`.
+    /// Logits `[b, s, vocab]` of `ids` at positions `start..`; `kv` sees each layer's new K/V.
     pub fn forward_with(
         &self,
         ids: Tensor<2, Int>,
         start: usize,
-        mut kv: impl FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
+        kv: impl FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
     ) -> Result<Tensor<3>, ModelError> {
-        let m = self.model;
-        let s = ids.dims()[1];
-        if s == 0 {
-            return Err(ModelError::Empty);
-        }
-        if start + s > m.max_positions {
-            return Err(ModelError::PositionsTooLong {
-                start,
-                end: start + s,
-                max: m.max_positions,
-            });
-        }
-        let mut x = m.embed_tokens.forward(ids);
-        for (i, layer) in m.layers.iter().enumerate() {
-            x = layer.forward_with(x, start, |k, v| kv(i, k, v))?;
-        }
-        let x = m.norm.forward(x);
-        Ok(match &self.head_t {
-            Some(h) => x.matmul(h.clone()),
-            None => m.head(x),
-        })
+        self.model.forward_with(ids, start, kv)
     }
 
     pub fn forward(&self, ids: Tensor<2, Int>) -> Result<Tensor<3>, ModelError> {
-        self.forward_with(ids, 0, |_, k, v| (k, v))
+        self.model.forward(ids)
     }
 }
 
