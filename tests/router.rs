@@ -426,13 +426,24 @@ fn bad_catalogs_workloads_and_policies_exit_2_with_one_line() {
     // Counted by chapter 01; checked against tiktoken-rs, which nobody here wrote.
     let cl100k = tiktoken_rs::cl100k_base().unwrap();
     let expect = |t: &str| cl100k.encode_ordinary(t).len() as f64;
-    assert_eq!(choice["inputTokens"].as_f64(), Some(expect("주문이 아직 도착하지 않았어요")), "{choice}");
-    assert_eq!(choice["outputTokens"].as_f64(), Some(expect("확인해 보겠습니다")), "{choice}");
+    assert_eq!(
+        choice["inputTokens"].as_f64(),
+        Some(expect("주문이 아직 도착하지 않았어요")),
+        "{choice}"
+    );
+    assert_eq!(
+        choice["outputTokens"].as_f64(),
+        Some(expect("확인해 보겠습니다")),
+        "{choice}"
+    );
     let unknown = write(
         "texts-unknown.yaml",
         "days: 30\ntaskTypes:\n  - {id: t, tasksPerDay: 1, tokenizer: nosuch_base, inputText: a, outputText: b}\n",
     );
-    check(route("data/models.yaml", &unknown), "texts-unknown.yaml:3: task type `t`");
+    check(
+        route("data/models.yaml", &unknown),
+        "texts-unknown.yaml:3: task type `t`",
+    );
 
     let policy = write(
         "policy.yaml",

@@ -215,7 +215,9 @@ mod tests {
         assert_eq!(w.task_types[1].input_tokens, 3.0);
         assert_eq!(w.task_types[1].output_tokens, 1.0);
         assert_eq!(w.tasks(), 450.0);
-        let e = parse(text, "w.yaml", &Ch01Tokenizers).unwrap_err().to_string();
+        let e = parse(text, "w.yaml", &Ch01Tokenizers)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("task type `b`") && e.contains("tokenizer `words`"),
             "{e}"
