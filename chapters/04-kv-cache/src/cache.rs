@@ -27,6 +27,24 @@ pub fn kv_bytes_formula(
     2 * (layers * kv_heads * head_dim * bytes_per_number * tokens) as u64
 }
 
+/// Per-layer K and V buffers of `shape`, zeroed: the storage the pre-allocated, sliding-window
+/// and paged caches all start from. (`Option` so a step can take a buffer out, write it in
+/// place, and put it back.)
+pub(crate) type LayerBuffers = Vec<Option<Tensor<4>>>;
+
+pub(crate) fn zeroed_layers(
+    layers: usize,
+    shape: [usize; 4],
+    device: &Device,
+) -> (LayerBuffers, LayerBuffers) {
+    let zeros = || {
+        (0..layers)
+            .map(|_| Some(Tensor::zeros(shape, device)))
+            .collect()
+    };
+    (zeros(), zeros())
+}
+
 /// Bytes held by one tensor.
 pub(crate) fn tensor_bytes<const D: usize>(t: &Tensor<D>) -> usize {
     t.dims().iter().product::<usize>() * t.dtype().size()
@@ -146,10 +164,10 @@ impl PreallocCache {
         if capacity == 0 {
             return Err(CacheError::Zero { field: "capacity" });
         }
-        let zeros = || Some(Tensor::zeros([batch, kv_heads, capacity, head_dim], device));
+        let (k, v) = zeroed_layers(layers, [batch, kv_heads, capacity, head_dim], device);
         Ok(PreallocCache {
-            k: (0..layers).map(|_| zeros()).collect(),
-            v: (0..layers).map(|_| zeros()).collect(),
+            k,
+            v,
             capacity,
             tokens: 0,
             overflow,

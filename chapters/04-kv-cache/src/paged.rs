@@ -72,15 +72,14 @@ impl BlockPool {
                 field: "block_size",
             });
         }
-        let zeros = || {
-            Some(Tensor::zeros(
-                [num_blocks, kv_heads, block_size, head_dim],
-                device,
-            ))
-        };
+        let (k, v) = crate::cache::zeroed_layers(
+            layers,
+            [num_blocks, kv_heads, block_size, head_dim],
+            device,
+        );
         Ok(BlockPool {
-            k: (0..layers).map(|_| zeros()).collect(),
-            v: (0..layers).map(|_| zeros()).collect(),
+            k,
+            v,
             // Pop from the end: block 0 is handed out first.
             free: (0..num_blocks).rev().collect(),
             block_size,

@@ -37,10 +37,11 @@ impl SlidingWindowCache {
         if window == 0 {
             return Err(CacheError::Zero { field: "window" });
         }
-        let zeros = || Some(Tensor::zeros([batch, kv_heads, window, head_dim], device));
+        let (k, v) =
+            crate::cache::zeroed_layers(layers, [batch, kv_heads, window, head_dim], device);
         Ok(SlidingWindowCache {
-            k: (0..layers).map(|_| zeros()).collect(),
-            v: (0..layers).map(|_| zeros()).collect(),
+            k,
+            v,
             window,
             tokens: 0,
         })
