@@ -507,6 +507,7 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         .filter(|s| !s.is_empty())
         .unwrap_or(origin)
         .to_string();
+    let family = family_traits(&model_type);
     let arch = Architecture {
         id: Path::new(origin)
             .file_stem()
@@ -529,25 +530,13 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         vocab,
         tied_embeddings,
         max_context,
-        mlp: if is_gpt2 {
-            MlpKind::Plain
-        } else {
-            MlpKind::Gated
-        },
-        norm: if is_gpt2 {
-            NormKind::Layer
-        } else {
-            NormKind::Rms
-        },
-        norms_per_layer: if model_type.starts_with("gemma") && model_type != "gemma" {
-            4
-        } else {
-            2
-        },
+        mlp: family.mlp,
+        norm: family.norm,
+        norms_per_layer: family.norms_per_layer,
         attention_bias,
-        mlp_bias: is_gpt2 || model_type == "gpt_oss",
-        qk_norm: model_type.starts_with("qwen3") || model_type.starts_with("gemma3"),
-        learned_positions: is_gpt2,
+        mlp_bias: family.mlp_bias,
+        qk_norm: family.qk_norm,
+        learned_positions: family.learned_positions,
         sliding_window,
         moe,
         mla,
@@ -557,4 +546,33 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
     };
     arch.validate(origin)?;
     Ok(arch)
+}
+
+/// What follows from the model family alone, the same whether it is named by a HF
+/// `model_type` or a GGUF `general.architecture` (`gpt_oss` and `gpt-oss` read alike).
+pub(crate) struct FamilyTraits {
+    pub mlp: MlpKind,
+    pub norm: NormKind,
+    pub norms_per_layer: u64,
+    pub mlp_bias: bool,
+    pub qk_norm: bool,
+    pub learned_positions: bool,
+}
+
+pub(crate) fn family_traits(family: &str) -> FamilyTraits {
+    let f = family.replace('-', "_");
+    let gpt2 = f == "gpt2";
+    FamilyTraits {
+        mlp: if gpt2 { MlpKind::Plain } else { MlpKind::Gated },
+        norm: if gpt2 { NormKind::Layer } else { NormKind::Rms },
+        // Gemma 2 and 3 norm before and after both attention and MLP.
+        norms_per_layer: if f.starts_with("gemma") && f != "gemma" {
+            4
+        } else {
+            2
+        },
+        mlp_bias: gpt2 || f == "gpt_oss",
+        qk_norm: f.starts_with("qwen3") || f.starts_with("gemma3"),
+        learned_positions: gpt2,
+    }
 }

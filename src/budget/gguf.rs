@@ -7,7 +7,7 @@
 //! Value types: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 6 f32, 7 bool, 8 string,
 //! 9 array (element type u32, count u64, elements), 10 u64, 11 i64, 12 f64.
 
-use super::arch::{Architecture, AttentionBias, Mla, MlpKind, Moe, NormKind, SlidingWindow};
+use super::arch::{Architecture, AttentionBias, Mla, Moe, SlidingWindow};
 use crate::bail_input;
 use crate::error::bad_input;
 use std::collections::BTreeMap;
@@ -272,6 +272,7 @@ pub fn to_architecture(meta: &Metadata, origin: &str) -> anyhow::Result<Architec
         Some(Value::Str(s)) => s.clone(),
         _ => origin.to_string(),
     };
+    let family = super::arch::family_traits(&arch);
     let a = Architecture {
         id: Path::new(origin)
             .file_stem()
@@ -292,21 +293,9 @@ pub fn to_architecture(meta: &Metadata, origin: &str) -> anyhow::Result<Architec
         vocab,
         tied_embeddings: !meta.tensor_names.iter().any(|n| n == "output.weight"),
         max_context,
-        mlp: if is_gpt2 {
-            MlpKind::Plain
-        } else {
-            MlpKind::Gated
-        },
-        norm: if is_gpt2 {
-            NormKind::Layer
-        } else {
-            NormKind::Rms
-        },
-        norms_per_layer: if arch.starts_with("gemma") && arch != "gemma" {
-            4
-        } else {
-            2
-        },
+        mlp: family.mlp,
+        norm: family.norm,
+        norms_per_layer: family.norms_per_layer,
         attention_bias: if is_gpt2 || arch == "gpt-oss" {
             AttentionBias::All
         } else if arch == "qwen2" {
@@ -314,9 +303,9 @@ pub fn to_architecture(meta: &Metadata, origin: &str) -> anyhow::Result<Architec
         } else {
             AttentionBias::None
         },
-        mlp_bias: is_gpt2 || arch == "gpt-oss",
-        qk_norm: arch.starts_with("qwen3") || arch == "gemma3",
-        learned_positions: is_gpt2,
+        mlp_bias: family.mlp_bias,
+        qk_norm: family.qk_norm,
+        learned_positions: family.learned_positions,
         sliding_window,
         moe,
         mla,
