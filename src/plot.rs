@@ -60,6 +60,7 @@ macro_rules! render_both {
 /// Renders a drawing into an SVG string.
 macro_rules! render_svg {
     ($draw:ident, $($arg:expr),*) => {{
+        register_font();
         let mut text = String::new();
         $draw(SVGBackend::with_string(&mut text, SIZE).into_drawing_area(), $($arg),*)?;
         Ok(Svg(text))
@@ -436,6 +437,9 @@ mod tests {
         assert!(svg.0.starts_with("<svg") && svg.0.trim_end().ends_with("</svg>"));
         assert!(svg.0.contains("tokens per second") && svg.0.contains("cached"));
         let labels: Vec<String> = ["a", "b"].map(String::from).to_vec();
-        assert!(heatmap_svg("w", &labels, &[vec![1.0, 0.0]]).is_err(), "not square");
+        assert!(
+            heatmap_svg("w", &labels, &[vec![1.0, 0.0]]).is_err(),
+            "not square"
+        );
     }
 }
