@@ -294,14 +294,16 @@ fn run_cells(
         );
         if verbose || failed {
             let printed: Vec<&String> = result.stdout.iter().chain(&result.stderr).collect();
-            // A failing cell's output is cut to its end, where the panic or error is.
-            let skip = if verbose {
-                0
-            } else {
-                printed.len().saturating_sub(40)
-            };
-            for line in &printed[skip..] {
-                eprintln!("      | {line}");
+            // A failing cell's output is cut to its first and last lines: the panic message
+            // comes first, a backtrace after it, and an error at the end.
+            let cut = !verbose && printed.len() > 40;
+            for (i, line) in printed.iter().enumerate() {
+                if cut && i == 20 {
+                    eprintln!("      | … {} lines …", printed.len() - 40);
+                }
+                if !cut || i < 20 || i >= printed.len() - 20 {
+                    eprintln!("      | {line}");
+                }
             }
         }
         if let Some(error) = &result.error {
