@@ -89,6 +89,20 @@ impl std::fmt::Display for Svg {
     }
 }
 
+/// The frame shared by the line and bar charts: title, margin and axis label areas.
+fn chart_builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(title, (FONT_NAME, 24))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(80);
+    builder
+}
+
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite() && (!log || *v > 0.0))
@@ -130,12 +144,7 @@ fn draw_line_chart<DB: DrawingBackend>(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
         axes.log_y,
     );
-    let mut builder = ChartBuilder::on(&area);
-    builder
-        .caption(axes.title, (FONT_NAME, 24))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(80);
+    let mut builder = chart_builder(&area, axes.title);
     // The four scale combinations are four coordinate types in plotters.
     macro_rules! body {
         ($chart:expr) => {{
@@ -216,12 +225,7 @@ fn draw_bar_chart<DB: DrawingBackend>(
             String::new()
         }
     };
-    let mut builder = ChartBuilder::on(&area);
-    builder
-        .caption(axes.title, (FONT_NAME, 24))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(80);
+    let mut builder = chart_builder(&area, axes.title);
     macro_rules! body {
         ($chart:expr, $base:expr) => {{
             let mut chart = $chart.map_err(err)?;
