@@ -130,6 +130,9 @@ struct CellResult {
     display: Vec<(String, String)>,
     error: Option<String>,
     seconds: f64,
+    /// Of `seconds`, the time evcxr spent running the compiled cell; the rest is type analysis,
+    /// compiling and linking the cell (and, for a `:dep` cell, building the new dependencies).
+    run_seconds: f64,
 }
 
 /// Lines a cell printed, collected as they arrive: evcxr waits until its stdout channel has
@@ -265,11 +268,17 @@ fn run_cells(
         match outcome {
             Ok(EvalOutputs {
                 content_by_mime_type,
+                phases,
                 ..
             }) => {
                 let mut display: Vec<_> = content_by_mime_type.into_iter().collect();
                 display.sort();
                 result.display = display;
+                result.run_seconds = phases
+                    .iter()
+                    .filter(|phase| phase.name == "Execution")
+                    .map(|phase| phase.duration.as_secs_f64())
+                    .sum();
             }
             Err(error) => {
                 // A panicking child writes its message to stderr just before it dies.
@@ -288,9 +297,10 @@ fn run_cells(
         }
         let failed = result.error.is_some();
         eprintln!(
-            "{} ({:.1} s)",
+            "{} ({:.1} s, run {:.1})",
             if failed { "FAILED" } else { "ok" },
-            result.seconds
+            result.seconds,
+            result.run_seconds
         );
         if verbose || failed {
             let printed: Vec<&String> = result.stdout.iter().chain(&result.stderr).collect();
@@ -419,10 +429,15 @@ fn main() -> ExitCode {
             }
         };
         let ok = results.iter().all(|(_, r)| r.error.is_none());
+        let cells_seconds: f64 = results.iter().map(|(_, r)| r.seconds).sum();
+        let run_seconds: f64 = results.iter().map(|(_, r)| r.run_seconds).sum();
         eprintln!(
-            "{label}: {} in {:.0} s",
+            "{label}: {} in {:.0} s (compiling {:.0} s, running {:.0} s, starting evcxr {:.0} s)",
             if ok { "passed" } else { "FAILED" },
-            notebook_started.elapsed().as_secs_f64()
+            notebook_started.elapsed().as_secs_f64(),
+            cells_seconds - run_seconds,
+            run_seconds,
+            notebook_started.elapsed().as_secs_f64() - cells_seconds
         );
         if let Some(dir) = &options.executed {
             let dir = start_dir.join(dir);
