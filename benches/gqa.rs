@@ -1,15 +1,18 @@
 //! Chapter 05 measured: one model shape at kv_heads = heads (MHA), heads/4 (GQA) and 1 (MQA).
 //! For each: KV-cache bytes measured by the counting allocator against the formula, decode
 //! time per token at several context lengths (the K/V read per step shrinks with kv_heads),
-//! prefill time, and how many sequences fit a fixed paged pool.
+//! prefill time, and how many sequences fit a fixed paged pool. Then chapter 05's attention
+//! forms beside chapter 03's production path on one input: the broadcast form (K/V expanded to
+//! every head) and the per-head loop against the folded `grouped_attention`, time and bytes.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Distribution, Tensor};
+use ch03_transformer_block::attention::grouped_attention as folded;
 use ch03_transformer_block::{LlamaConfig, LlamaModel};
-use ch04_kv_cache::decode::{Decoder, forward_cached};
+use ch04_kv_cache::decode::forward_cached;
 use ch04_kv_cache::{BlockPool, Overflow, PreallocCache, kv_bytes_formula};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use llm_workbench::alloc::CountingAlloc;
-use llm_workbench::bench::bytes_of;
+use llm_workbench::bench::{bytes_of, median_time};
 use llm_workbench::records::{Record, Throughput};
 use std::time::{Duration, Instant};
 
@@ -58,9 +61,8 @@ fn prefilled(model: &LlamaModel, kv: usize, context: usize, extra: usize) -> Pre
     )
     .unwrap();
     let prompt: Vec<u32> = (0..context).map(|i| (i * 31 % VOCAB) as u32).collect();
-    let decoder = Decoder::new(model);
     for chunk in prompt.chunks(512) {
-        forward_cached(&decoder, &mut cache, chunk).unwrap();
+        forward_cached(model, &mut cache, chunk).unwrap();
     }
     cache
 }
@@ -68,10 +70,9 @@ fn prefilled(model: &LlamaModel, kv: usize, context: usize, extra: usize) -> Pre
 /// Seconds per decode step at `context`, over `steps` steps after a prefill.
 fn decode_seconds(model: &LlamaModel, kv: usize, context: usize, steps: usize) -> f64 {
     let mut cache = prefilled(model, kv, context, steps);
-    let decoder = Decoder::new(model);
     let t = Instant::now();
     for i in 0..steps {
-        forward_cached(&decoder, &mut cache, &[(i % VOCAB) as u32]).unwrap();
+        forward_cached(model, &mut cache, &[(i % VOCAB) as u32]).unwrap();
     }
     t.elapsed().as_secs_f64() / steps as f64
 }
@@ -89,10 +90,9 @@ fn bench_gqa(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(format!("decode/{name}"), 512), |b| {
             b.iter_custom(|iters| {
                 let mut cache = prefilled(&m, kv, 512, iters as usize);
-                let decoder = Decoder::new(&m);
                 let t = Instant::now();
                 for i in 0..iters as usize {
-                    forward_cached(&decoder, &mut cache, &[(i % VOCAB) as u32]).unwrap();
+                    forward_cached(&m, &mut cache, &[(i % VOCAB) as u32]).unwrap();
                 }
                 t.elapsed()
             })
@@ -172,9 +172,68 @@ fn bench_gqa(c: &mut Criterion) {
     group.finish();
 }
 
+type Form = fn(&[Tensor<4>; 3]) -> Tensor<4>;
+
+/// Chapter 05's two foils and chapter 03's folded form: causal, 8 query heads, 1,024 tokens.
+fn attention_forms() -> [(&'static str, Form); 3] {
+    [
+        ("ch03_folded", |[q, k, v]| {
+            folded(q.clone(), k.clone(), v.clone()).unwrap()
+        }),
+        ("ch05_broadcast", |[q, k, v]| {
+            ch05_gqa::share::grouped_attention(q.clone(), k.clone(), v.clone(), true).unwrap()
+        }),
+        ("ch05_per_head_loop", |[q, k, v]| {
+            ch05_gqa::per_head_loop(q.clone(), k.clone(), v.clone(), true).unwrap()
+        }),
+    ]
+}
+
+fn bench_forms(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gqa_forms");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let device = Device::flex();
+    device.seed(9);
+    let seq = 1024;
+    for kv in [HEADS, HEADS / 4, 1] {
+        let n = Distribution::Normal(0.0, 1.0);
+        let qkv =
+            [HEADS, kv, kv].map(|heads| Tensor::<4>::random([1, heads, seq, HEAD_DIM], n, &device));
+        for (form, run) in attention_forms() {
+            group.bench_with_input(
+                BenchmarkId::new(format!("{form}/kv{kv}"), seq),
+                &qkv,
+                |b, x| b.iter(|| run(x)),
+            );
+            let time = median_time(|| run(&qkv), 5, Duration::from_millis(500)).as_secs_f64();
+            let params = serde_json::json!({
+                "form": form, "kv_heads": kv, "heads": HEADS, "head_dim": HEAD_DIM, "seq": seq,
+                "causal": true, "dtype": "f32",
+            });
+            Record::new(
+                &format!("gqa/forms/{form}/kv{kv}/{seq}"),
+                "05-gqa",
+                params,
+                Throughput {
+                    value: seq as f64 / time,
+                    unit: "query tokens/s".into(),
+                },
+                time,
+            )
+            .with_bytes(bytes_of(|| run(&qkv)))
+            .write()
+            .expect("records directory is writable");
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots();
-    targets = bench_gqa
+    targets = bench_gqa, bench_forms
 }
 criterion_main!(benches);

@@ -4,5 +4,5 @@ use llm_workbench::alloc::CountingAlloc;
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn main() {
-    std::process::exit(llm_workbench::cli::main(std::env::args_os()));
+    std::process::exit(llm_workbench::commands::main(std::env::args_os()));
 }

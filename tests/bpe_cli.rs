@@ -278,7 +278,7 @@ fn bad_input_is_one_line_and_exit_2() {
 
 #[test]
 fn the_tour_section_compares_the_same_essay_across_languages() {
-    let tour = llm_workbench::bpe_cli::tour_section(300).unwrap();
+    let tour = llm_workbench::commands::bpe::tour_section(300).unwrap();
     assert_eq!(tour.trained_merges, 44);
     let row = |name: &str| tour.rows.iter().find(|r| r.corpus == name).unwrap();
     assert_eq!(row("english.txt").cl100k_vs_english, Some(1.0));

@@ -286,7 +286,14 @@ pub fn kv_heads_per_rank(kv_heads: u64, tp: u64) -> u64 {
 pub fn kv_bytes_per_token_per_layer(a: &Architecture, kv: KvDtype, tp: u64) -> f64 {
     match &a.mla {
         Some(m) => (m.kv_lora_rank + m.qk_rope_head_dim) as f64 * kv.bytes(),
-        None => 2.0 * kv_heads_per_rank(a.kv_heads, tp) as f64 * a.head_dim as f64 * kv.bytes(),
+        // Chapter 04's formula for one layer and one token.
+        None => ch04_kv_cache::kv_bytes_formula(
+            1,
+            kv_heads_per_rank(a.kv_heads, tp) as usize,
+            a.head_dim as usize,
+            kv.bytes() as usize,
+            1,
+        ) as f64,
     }
 }
 

@@ -7,15 +7,16 @@
 //! at the roofline, what a million tokens cost, and which vLLM flags say all that.
 //!
 //! Every formula is a pure function in [`calc`] with the formula in its doc comment; [`plan`]
-//! strings them together; [`cli`] is the command line; [`measured`] compares predictions with
-//! chapter 04's decode records on this machine.
+//! strings them together, one named step at a time; [`sweep`] runs it across contexts and
+//! models; [`measured`] compares predictions with chapter 04's decode records on this machine.
+//! Nothing here prints: `llm-workbench budget` (`commands::budget`) parses and prints.
 
 pub mod arch;
 pub mod calc;
-pub mod cli;
 pub mod gguf;
 pub mod hardware;
 pub mod measured;
+pub mod sweep;
 pub mod tour;
 
 use crate::bail_input;
@@ -244,9 +245,90 @@ pub fn fit_advice(
     out
 }
 
-/// Computes the whole budget. Bad settings (utilization outside (0, 1], a context beyond the
-/// model's, weights that do not fit) are bad input with one line that says what would fit.
+/// Computes the whole budget, one named step after another: [`weights_step`],
+/// [`kv_step`], [`pool_step`], [`concurrency_step`], [`throughput_step`], [`price_step`].
+/// Bad settings (utilization outside (0, 1], a context beyond the model's, weights that do
+/// not fit) are bad input with one line that says what would fit.
 pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Budget> {
+    check_settings(a, s)?;
+    let on_cpu = hw.id == hardware::THIS_MACHINE;
+    let scheme = weight_scheme(a, s, on_cpu);
+    let kv_dtype = s
+        .kv_dtype
+        .unwrap_or(if on_cpu { KvDtype::F32 } else { KvDtype::Bf16 });
+    let weights = weights_step(a, hw, s, scheme);
+    let kv = kv_step(a, s, kv_dtype);
+    let pool = pool_step(a, hw, s, &weights)?;
+    let conc = concurrency_step(a, s, kv_dtype, &kv, pool)?;
+    let speed = throughput_step(a, hw, s, &weights, &kv, conc.max_concurrency);
+    let price = price_step(hw, s, &speed);
+    let vllm = VllmFlags {
+        max_model_len: s.context_tokens,
+        gpu_memory_utilization: s.gpu_memory_utilization,
+        max_num_seqs: max_num_seqs(conc.max_concurrency),
+        tensor_parallel_size: s.tp,
+        kv_cache_dtype: match kv_dtype {
+            KvDtype::Fp8 => "fp8".into(),
+            _ => "auto".into(),
+        },
+        block_size: s.block_tokens,
+        enable_expert_parallel: s.expert_parallel,
+        quantization: match (s.weights, scheme.dtype) {
+            (Some(_), WeightDtype::Fp8) if a.native_weights.is_none() => Some("fp8".into()),
+            _ => None,
+        },
+    };
+    let assumptions = assumptions(a, s, &weights, &speed);
+    Ok(Budget {
+        model: a.id.clone(),
+        model_name: a.name.clone(),
+        model_source: a.source.clone(),
+        attention: a.attention_kind().into(),
+        hardware: hw.id.clone(),
+        hardware_name: hw.name.clone(),
+        gpus: s.tp,
+        weights_dtype: scheme.label(),
+        kv_cache_dtype: kv_label(kv_dtype).into(),
+        params_total: weights.params.total(),
+        params_active: weights.params.active(),
+        params_active_without_input_embedding: weights.params.active_without_input_embedding(),
+        weight_bytes: weights.bytes.total(),
+        weight_bytes_per_gpu: weights.per_gpu,
+        kv_bytes_per_token: kv_bytes_per_token(a, kv_dtype, 1),
+        kv_bytes_per_token_per_gpu: kv.per_token_per_gpu,
+        context_tokens: s.context_tokens,
+        block_tokens: s.block_tokens,
+        kv_bytes_per_request_per_gpu: kv.per_request,
+        memory_bytes_per_gpu: hw.memory_bytes,
+        gpu_memory_utilization: s.gpu_memory_utilization,
+        overhead_bytes_per_gpu: weights.overhead_per_gpu,
+        kv_pool_bytes_per_gpu: pool,
+        pool_tokens: pool_tokens(pool, kv.per_token_per_gpu, s.block_tokens),
+        max_concurrency: conc.max_concurrency,
+        distribution: conc.distribution,
+        tenants: conc.tenants,
+        batch: speed.batch,
+        prompt_tokens: s.prompt_tokens,
+        prefill_seconds: speed.prefill_seconds,
+        prefill_tokens_per_s: s.prompt_tokens as f64 / speed.prefill_seconds,
+        decode_step_seconds: speed.step_seconds,
+        decode_tokens_per_s_per_request: 1.0 / speed.step_seconds,
+        decode_tokens_per_s_aggregate: speed.aggregate_tokens_per_s,
+        decode_bound: speed.bound.into(),
+        compute_dtype: speed.compute_dtype,
+        efficiency: s.efficiency,
+        usd_per_hour_total: price.usd_per_hour,
+        usd_per_mtok_input: price.input,
+        usd_per_mtok_output: price.output,
+        vllm_command: vllm.command_line(a.hf_repo.as_deref().unwrap_or(&a.id)),
+        vllm,
+        warnings: conc.warnings,
+        assumptions,
+    })
+}
+
+/// Settings the budget cannot work with, refused before any arithmetic.
+fn check_settings(a: &Architecture, s: &Settings) -> anyhow::Result<()> {
     let u = s.gpu_memory_utilization;
     if !(u > 0.0 && u <= 1.0) {
         bail_input!("--gpu-memory-utilization {u}: must be in (0, 1]");
@@ -269,30 +351,77 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
             a.max_context
         );
     }
-    check_tp(a, s.tp)?;
-    let on_cpu = hw.id == hardware::THIS_MACHINE;
-    let scheme = weight_scheme(a, s, on_cpu);
-    let kv = s
-        .kv_dtype
-        .unwrap_or(if on_cpu { KvDtype::F32 } else { KvDtype::Bf16 });
-    let p = param_counts(a);
-    let w = weight_bytes(&p, scheme);
-    let (avail, weights_per_gpu, overhead) = fit_numbers(a, hw, s, scheme, s.tp);
-    let pool = kv_pool_bytes(hw.memory_bytes, u, weights_per_gpu, overhead);
+    check_tp(a, s.tp)
+}
+
+/// Step 1, weights: parameter counts, bytes in the chosen scheme, bytes per GPU, and the
+/// activation/overhead allowance each GPU keeps besides them.
+pub struct WeightsStep {
+    pub scheme: WeightScheme,
+    pub params: ParamCounts,
+    pub bytes: WeightBytes,
+    pub per_gpu: f64,
+    pub overhead_per_gpu: f64,
+    /// `memory × gpu_memory_utilization`: what vLLM may use on one GPU.
+    pub usable_per_gpu: f64,
+}
+
+pub fn weights_step(
+    a: &Architecture,
+    hw: &Hardware,
+    s: &Settings,
+    scheme: WeightScheme,
+) -> WeightsStep {
+    let params = param_counts(a);
+    let bytes = weight_bytes(&params, scheme);
+    let (usable_per_gpu, per_gpu, overhead_per_gpu) = fit_numbers(a, hw, s, scheme, s.tp);
+    WeightsStep {
+        scheme,
+        params,
+        bytes,
+        per_gpu,
+        overhead_per_gpu,
+        usable_per_gpu,
+    }
+}
+
+/// Step 2, KV: bytes per token on one GPU, and one request at the context, rounded to blocks.
+pub struct KvStep {
+    pub per_token_per_gpu: f64,
+    pub per_request: f64,
+}
+
+pub fn kv_step(a: &Architecture, s: &Settings, kv: KvDtype) -> KvStep {
+    KvStep {
+        per_token_per_gpu: kv_bytes_per_token(a, kv, s.tp),
+        per_request: kv_bytes_per_request(a, kv, s.tp, s.context_tokens, s.block_tokens),
+    }
+}
+
+/// Step 3, the KV pool: what is left of the usable memory after weights and overhead. A model
+/// that leaves nothing is bad input, with the TP degree or dtype that would make it fit.
+pub fn pool_step(
+    a: &Architecture,
+    hw: &Hardware,
+    s: &Settings,
+    w: &WeightsStep,
+) -> anyhow::Result<f64> {
+    let u = s.gpu_memory_utilization;
+    let pool = kv_pool_bytes(hw.memory_bytes, u, w.per_gpu, w.overhead_per_gpu);
     if pool <= 0.0 {
-        let advice = fit_advice(a, hw, s, scheme);
+        let advice = fit_advice(a, hw, s, w.scheme);
         let gb = |b: f64| format!("{:.1} GB", b / 1e9);
         bail_input!(
             "{} does not fit on {} × {}: {} weights ({} per GPU) + {} overhead exceed {} × {} = {} by {}; {}",
             a.id,
             s.tp,
             hw.id,
-            scheme.label(),
-            gb(weights_per_gpu),
-            gb(overhead),
+            w.scheme.label(),
+            gb(w.per_gpu),
+            gb(w.overhead_per_gpu),
             u,
             gb(hw.memory_bytes),
-            gb(avail),
+            gb(w.usable_per_gpu),
             gb(-pool),
             if advice.is_empty() {
                 "it does not fit on 16 GPUs in int4 either".to_string()
@@ -301,10 +430,27 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
             }
         );
     }
-    let per_token_gpu = kv_bytes_per_token(a, kv, s.tp);
-    let per_request = |c: u64| kv_bytes_per_request(a, kv, s.tp, c, s.block_tokens);
-    let req = per_request(s.context_tokens);
-    let concurrency = max_concurrency(pool, req);
+    Ok(pool)
+}
+
+/// Step 4, concurrency: requests the pool holds at the context (vLLM's "maximum
+/// concurrency"), over a context distribution, and per tenant.
+pub struct ConcurrencyStep {
+    pub max_concurrency: f64,
+    pub distribution: Option<DistributionBudget>,
+    pub tenants: Vec<TenantBudget>,
+    pub warnings: Vec<String>,
+}
+
+pub fn concurrency_step(
+    a: &Architecture,
+    s: &Settings,
+    kv_dtype: KvDtype,
+    kv: &KvStep,
+    pool: f64,
+) -> anyhow::Result<ConcurrencyStep> {
+    let per_request = |c: u64| kv_bytes_per_request(a, kv_dtype, s.tp, c, s.block_tokens);
+    let concurrency = max_concurrency(pool, kv.per_request);
     let mut warnings = Vec::new();
     if concurrency < 1.0 {
         let fits = (1..=a.max_context.min(s.context_tokens))
@@ -314,7 +460,7 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
         warnings.push(format!(
             "vLLM would refuse to start: one {}-token request needs {:.2} GB of KV but the pool holds {:.2} GB{}",
             s.context_tokens,
-            req / 1e9,
+            kv.per_request / 1e9,
             pool / 1e9,
             fits.map(|c| format!("; --max-model-len {c} fits")).unwrap_or_default()
         ));
@@ -338,25 +484,51 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
         }
         None => None,
     };
-    let tenants = tenant_budgets(pool, &s.tenants, a.max_context, per_request);
+    Ok(ConcurrencyStep {
+        max_concurrency: concurrency,
+        distribution,
+        tenants: tenant_budgets(pool, &s.tenants, a.max_context, per_request),
+        warnings,
+    })
+}
 
+/// Step 5, throughput at the roofline: prefill is compute-bound; a decode step reads the
+/// weights and every sequence's KV once, and is bound by whichever roof is lower.
+pub struct ThroughputStep {
+    pub batch: u64,
+    pub compute_dtype: String,
+    pub prefill_seconds: f64,
+    pub step_seconds: f64,
+    pub aggregate_tokens_per_s: f64,
+    /// `memory` or `compute`.
+    pub bound: &'static str,
+}
+
+pub fn throughput_step(
+    a: &Architecture,
+    hw: &Hardware,
+    s: &Settings,
+    w: &WeightsStep,
+    kv: &KvStep,
+    concurrency: f64,
+) -> ThroughputStep {
     let batch = s.batch.unwrap_or_else(|| max_num_seqs(concurrency)).max(1);
-    let compute_dtype = match scheme.dtype {
+    let compute_dtype = match w.scheme.dtype {
         WeightDtype::F32 => "fp32",
         WeightDtype::Fp8 => "fp8",
         _ => "bf16",
     };
     let (peak, compute_dtype) = hw.peak_flops_for(compute_dtype);
     let gpus = s.tp;
-    let prefill_s = compute_seconds(
-        prefill_flops(a, &p, s.prompt_tokens),
+    let prefill_seconds = compute_seconds(
+        prefill_flops(a, &w.params, s.prompt_tokens),
         peak,
         gpus,
         s.efficiency,
     );
-    let step_bytes = decode_step_bytes_per_gpu(a, &w, req, batch, gpus);
-    let step_flops = decode_step_flops(a, &p, batch, s.context_tokens);
-    let step_s = decode_step_seconds(
+    let step_bytes = decode_step_bytes_per_gpu(a, &w.bytes, kv.per_request, batch, gpus);
+    let step_flops = decode_step_flops(a, &w.params, batch, s.context_tokens);
+    let step_seconds = decode_step_seconds(
         step_bytes,
         hw.bandwidth_bytes_per_s,
         step_flops,
@@ -364,29 +536,50 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
         gpus,
         s.efficiency,
     );
-    let memory_s = step_bytes / (hw.bandwidth_bytes_per_s * s.efficiency.bandwidth);
-    let aggregate = batch as f64 / step_s;
-    let usd_hour = s.usd_per_hour.or(hw.usd_per_hour).map(|p| p * gpus as f64);
-    let vllm = VllmFlags {
-        max_model_len: s.context_tokens,
-        gpu_memory_utilization: u,
-        max_num_seqs: max_num_seqs(concurrency),
-        tensor_parallel_size: s.tp,
-        kv_cache_dtype: match kv {
-            KvDtype::Fp8 => "fp8".into(),
-            _ => "auto".into(),
+    let memory_seconds = step_bytes / (hw.bandwidth_bytes_per_s * s.efficiency.bandwidth);
+    ThroughputStep {
+        batch,
+        compute_dtype,
+        prefill_seconds,
+        step_seconds,
+        aggregate_tokens_per_s: batch as f64 / step_seconds,
+        bound: if memory_seconds >= step_seconds {
+            "memory"
+        } else {
+            "compute"
         },
-        block_size: s.block_tokens,
-        enable_expert_parallel: s.expert_parallel,
-        quantization: match (s.weights, scheme.dtype) {
-            (Some(_), WeightDtype::Fp8) if a.native_weights.is_none() => Some("fp8".into()),
-            _ => None,
-        },
-    };
+    }
+}
+
+/// Step 6, price: the rented GPUs' $/hour over the throughput, per 1M input and output tokens.
+pub struct PriceStep {
+    pub usd_per_hour: Option<f64>,
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+}
+
+pub fn price_step(hw: &Hardware, s: &Settings, speed: &ThroughputStep) -> PriceStep {
+    let usd_per_hour = s.usd_per_hour.or(hw.usd_per_hour).map(|p| p * s.tp as f64);
+    let prefill_tokens_per_s = s.prompt_tokens as f64 / speed.prefill_seconds;
+    PriceStep {
+        usd_per_hour,
+        input: usd_per_hour.map(|h| usd_per_mtok(h, prefill_tokens_per_s)),
+        output: usd_per_hour.map(|h| usd_per_mtok(h, speed.aggregate_tokens_per_s)),
+    }
+}
+
+/// The assumptions behind the numbers, printed with them.
+fn assumptions(
+    a: &Architecture,
+    s: &Settings,
+    w: &WeightsStep,
+    speed: &ThroughputStep,
+) -> Vec<String> {
+    let batch = speed.batch;
     let mut assumptions = vec![
         format!(
             "overhead allowance {:.2} GB per GPU: {}",
-            overhead / 1e9,
+            w.overhead_per_gpu / 1e9,
             if s.overhead_bytes.is_some() {
                 "given".to_string()
             } else {
@@ -397,8 +590,9 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
             }
         ),
         format!(
-            "efficiency: {:.0}% of dense {compute_dtype} peak in prefill, {:.0}% of bandwidth in decode; tensor-parallel communication not modelled beyond these factors",
+            "efficiency: {:.0}% of dense {} peak in prefill, {:.0}% of bandwidth in decode; tensor-parallel communication not modelled beyond these factors",
             s.efficiency.compute * 100.0,
+            speed.compute_dtype,
             s.efficiency.bandwidth * 100.0
         ),
         format!(
@@ -417,57 +611,7 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
             "sliding-window layers hold min(context, window) tokens rounded up to blocks".into(),
         );
     }
-    Ok(Budget {
-        model: a.id.clone(),
-        model_name: a.name.clone(),
-        model_source: a.source.clone(),
-        attention: a.attention_kind().into(),
-        hardware: hw.id.clone(),
-        hardware_name: hw.name.clone(),
-        gpus,
-        weights_dtype: scheme.label(),
-        kv_cache_dtype: kv_label(kv).into(),
-        params_total: p.total(),
-        params_active: p.active(),
-        params_active_without_input_embedding: p.active_without_input_embedding(),
-        weight_bytes: w.total(),
-        weight_bytes_per_gpu: weights_per_gpu,
-        kv_bytes_per_token: kv_bytes_per_token(a, kv, 1),
-        kv_bytes_per_token_per_gpu: per_token_gpu,
-        context_tokens: s.context_tokens,
-        block_tokens: s.block_tokens,
-        kv_bytes_per_request_per_gpu: req,
-        memory_bytes_per_gpu: hw.memory_bytes,
-        gpu_memory_utilization: u,
-        overhead_bytes_per_gpu: overhead,
-        kv_pool_bytes_per_gpu: pool,
-        pool_tokens: pool_tokens(pool, per_token_gpu, s.block_tokens),
-        max_concurrency: concurrency,
-        distribution,
-        tenants,
-        batch,
-        prompt_tokens: s.prompt_tokens,
-        prefill_seconds: prefill_s,
-        prefill_tokens_per_s: s.prompt_tokens as f64 / prefill_s,
-        decode_step_seconds: step_s,
-        decode_tokens_per_s_per_request: 1.0 / step_s,
-        decode_tokens_per_s_aggregate: aggregate,
-        decode_bound: if memory_s >= step_s {
-            "memory"
-        } else {
-            "compute"
-        }
-        .into(),
-        compute_dtype,
-        efficiency: s.efficiency,
-        usd_per_hour_total: usd_hour,
-        usd_per_mtok_input: usd_hour.map(|h| usd_per_mtok(h, s.prompt_tokens as f64 / prefill_s)),
-        usd_per_mtok_output: usd_hour.map(|h| usd_per_mtok(h, aggregate)),
-        vllm_command: vllm.command_line(a.hf_repo.as_deref().unwrap_or(&a.id)),
-        vllm,
-        warnings,
-        assumptions,
-    })
+    assumptions
 }
 
 /// Self-hosted price of a catalog model on catalog hardware, for the cost router.

@@ -2,7 +2,6 @@
 //! this machine (from the machine records the tour has just written).
 
 use super::{Settings, arch, hardware, measured, plan};
-use crate::table::{Table, bytes, thousands};
 use serde::Serialize;
 
 /// One budget line of the tour.
@@ -77,40 +76,4 @@ pub fn run() -> BudgetTour {
         }
     }
     BudgetTour { lines, notes }
-}
-
-impl std::fmt::Display for BudgetTour {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut t = Table::new([
-            "model",
-            "hardware",
-            "context",
-            "weights",
-            "KV/token",
-            "max concurrent",
-            "decode tok/s",
-            "$/1M out",
-        ]);
-        for l in &self.lines {
-            t.row([
-                l.model.clone(),
-                l.hardware.clone(),
-                thousands(l.context_tokens as f64, 0),
-                format!("{} {}", bytes(l.weight_bytes), l.weights_dtype),
-                bytes(l.kv_bytes_per_token),
-                format!("{:.1}", l.max_concurrency),
-                thousands(l.decode_tokens_per_s_aggregate, 0),
-                l.usd_per_mtok_output
-                    .map_or("-".into(), |v| format!("${v:.3}")),
-            ]);
-        }
-        write!(f, "{t}")?;
-        for n in &self.notes {
-            writeln!(f, "note: {n}")?;
-        }
-        writeln!(
-            f,
-            "(`llm-workbench budget --model ID --hardware ID --context N` for the full budget and vLLM flags; docs/serving-budget.md walks one by hand)"
-        )
-    }
 }

@@ -344,52 +344,6 @@ pub fn review(
     }
 }
 
-impl std::fmt::Display for Review {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::table::Table;
-        let mut t = Table::new(["task type", "tier", "decisions", "spend"]);
-        for s in &self.spend {
-            t.row([
-                s.task_type.clone(),
-                s.tier.clone(),
-                s.decisions.to_string(),
-                super::usd(s.usd),
-            ]);
-        }
-        t.row([
-            "total".to_string(),
-            String::new(),
-            String::new(),
-            super::usd(self.usd_total),
-        ]);
-        writeln!(f, "Spend by task type and tier (audit log):\n{t}")?;
-        let mut t = Table::new(["task type", "tier", "outcomes", "failures", "failure rate"]);
-        for o in &self.outcomes {
-            t.row([
-                o.task_type.clone(),
-                o.tier.clone(),
-                o.outcomes.to_string(),
-                o.failures.to_string(),
-                format!("{:.1}%", 100.0 * o.failure_rate),
-            ]);
-        }
-        writeln!(f, "Outcomes:\n{t}")?;
-        if self.flags.is_empty() {
-            writeln!(f, "No flags: every task type stays where it is.")?;
-        }
-        for fl in &self.flags {
-            writeln!(f, "[{}] {}: {}", fl.kind, fl.task_type, fl.reason)?;
-        }
-        if self.malformed_lines > 0 {
-            writeln!(f, "{} malformed line(s) skipped:", self.malformed_lines)?;
-            for b in &self.malformed {
-                writeln!(f, "  {}: {}", b.at, b.reason)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -265,6 +265,35 @@ fn parse_inner(text: &str, file: &str, pricer: Option<Pricer>) -> anyhow::Result
     Ok(Catalog { tiers, models: out })
 }
 
+/// Prices a self-hosted entry with the serving budget (rental $/hour over roofline throughput).
+pub fn budget_quote(sh: &SelfHosted) -> anyhow::Result<SelfHostedQuote> {
+    let p = crate::budget::self_hosted_usd_per_mtok(&sh.architecture, &sh.hardware, sh.gpus)?;
+    if !(p.input_usd_per_mtok.is_finite() && p.output_usd_per_mtok.is_finite()) {
+        crate::bail_input!(
+            "the serving budget cannot price {} on {} × {}",
+            sh.architecture,
+            sh.gpus,
+            sh.hardware
+        );
+    }
+    Ok(SelfHostedQuote {
+        cost_input: p.input_usd_per_mtok,
+        cost_output: p.output_usd_per_mtok,
+        source: format!(
+            "serving budget: {} on {} × {} at ${:.2}/hour, batch {}, GPUs fully busy{}",
+            p.architecture_id,
+            p.gpus,
+            p.hardware_id,
+            p.usd_per_hour_total,
+            p.batch,
+            p.price_source
+                .map_or(String::new(), |s| format!("; rental price: {s}"))
+        ),
+        as_of: p.price_as_of,
+        usd_per_hour: Some(p.usd_per_hour_total),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -380,52 +380,6 @@ pub fn score_files(inputs: &[(String, String)]) -> Scores {
     out
 }
 
-impl std::fmt::Display for Scores {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut t = crate::table::Table::new([
-            "model",
-            "task type",
-            "outputs",
-            "empty",
-            "valid JSON",
-            "schema match",
-            "in tok",
-            "answer tok",
-            "thinking tok",
-        ]);
-        let tok = |v: Option<f64>| v.map_or("-".to_string(), |v| crate::table::thousands(v, 0));
-        for s in &self.scores {
-            t.row([
-                s.model.clone(),
-                s.task_type.clone(),
-                s.outputs.to_string(),
-                s.empty_answers.to_string(),
-                format!("{:.1}%", 100.0 * s.valid_json_rate),
-                format!("{:.1}%", 100.0 * s.schema_match_rate),
-                tok(s.mean_input_tokens),
-                tok(s
-                    .mean_output_tokens
-                    .zip(s.mean_thinking_tokens)
-                    .map(|(o, th)| o - th)),
-                tok(s.mean_thinking_tokens),
-            ]);
-        }
-        writeln!(f, "Tool-call quality ({}):\n{t}", self.files.join(", "))?;
-        for s in &self.scores {
-            for (line, why) in &s.failures {
-                writeln!(f, "  {} at {line}: {why}", s.model)?;
-            }
-        }
-        if self.malformed_lines > 0 {
-            writeln!(f, "{} malformed line(s) skipped:", self.malformed_lines)?;
-            for m in &self.malformed {
-                writeln!(f, "  {}", m.reason)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

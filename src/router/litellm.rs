@@ -223,49 +223,6 @@ pub fn compare(a: &[PriceEntry], b: &[PriceEntry], file_a: &str, file_b: &str) -
     }
 }
 
-impl std::fmt::Display for Comparison {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut t = crate::table::Table::new([
-            "model (A)",
-            "model (B)",
-            "in A",
-            "in B",
-            "out A",
-            "out B",
-            "B / A at 1000+300",
-        ]);
-        let p = |v: f64| crate::table::thousands(v, 3);
-        for d in &self.matched {
-            t.row([
-                d.id_a.clone(),
-                d.id_b.clone(),
-                p(d.input_a),
-                p(d.input_b),
-                p(d.output_a),
-                p(d.output_b),
-                format!("{:.2}", d.b_over_a),
-            ]);
-        }
-        writeln!(
-            f,
-            "Prices in USD per 1M tokens. A = {}, B = {}",
-            self.file_a, self.file_b
-        )?;
-        writeln!(f, "{t}")?;
-        writeln!(
-            f,
-            "{} model(s) only in A{}; {} only in B.",
-            self.only_in_a.len(),
-            if self.only_in_a.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", self.only_in_a.join(", "))
-            },
-            self.only_in_b
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,13 +10,14 @@
 //! - [`plan`]: cost per task, eligibility, the cheapest eligible model, the per-tier table,
 //!   the routing plan and its sensitivity.
 //! - [`audit`]: one log line per routing decision, and the review that reads it back.
-//! - [`cli`]: `llm-workbench route …` and `llm-workbench toolcall …` (files in, tables out).
+//! - [`route`]: the per-tier table, the plan and its sensitivity in one call.
 //!
-//! Everything but [`cli`] is pure functions over typed values; files are read at the edge.
+//! Everything here is pure functions over typed values and prints nothing: the commands
+//! `llm-workbench route …` and `llm-workbench toolcall …` (`commands::route`,
+//! `commands::toolcall`) read the files and print the tables.
 
 pub mod audit;
 pub mod catalog;
-pub mod cli;
 pub mod gate;
 pub mod litellm;
 pub mod plan;
@@ -24,6 +25,11 @@ pub mod policy;
 pub mod workload;
 
 use crate::error::BadInput;
+use catalog::Catalog;
+use gate::Scores;
+use plan::{Plan, SensitivityRow, TierRow};
+use policy::Policy;
+use workload::Workload;
 
 /// Parses YAML into `T`; a syntax or shape error becomes one line `file:line:column: message`.
 pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
@@ -111,6 +117,19 @@ pub fn usd_per_task(value: f64) -> String {
 /// A ratio to one decimal with ties to even: `1.7×`, `6.2×`, `178.6×`.
 pub fn ratio(value: f64) -> String {
     format!("{}×", crate::table::thousands(round_half_even(value, 1), 1))
+}
+
+/// The per-tier table, the plan and its sensitivity for a loaded catalog and workload.
+pub fn route(
+    catalog: &Catalog,
+    policy: &Policy,
+    evidence: Option<&Scores>,
+    workload: &Workload,
+) -> anyhow::Result<(Vec<TierRow>, Plan, Vec<SensitivityRow>)> {
+    let tiers = plan::tier_table(catalog, workload);
+    let p = plan::plan(catalog, policy, evidence, workload)?;
+    let s = plan::sensitivity(catalog, policy, evidence, workload, &p);
+    Ok((tiers, p, s))
 }
 
 #[cfg(test)]

@@ -32,15 +32,21 @@ pub use mha::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
 pub use steps::{attention, attention_weights, causal_mask, padding_mask};
 pub use tiled::tiled_attention;
 
-/// FLOPs of one attention forward: `QKᵀ` and `weights·V` are each `2·b·h·s_q·s_k·d` (a
-/// multiply and an add per term), so `4·b·h·s_q·s_k·d`; a causal mask skips half of it when the
-/// implementation skips masked tiles.
-pub fn attention_flops(dims: AttentionDims, causal: bool) -> f64 {
+/// FLOPs one attention forward performs: `QKᵀ` and `weights·V` are each `2·b·h·s_q·s_k·d`
+/// (a multiply and an add per term), so `4·b·h·s_q·s_k·d`. A causal mask hides about half of
+/// the terms, but only an implementation that skips the masked work does half of it:
+/// [`tiled_attention`] skips every key tile above the diagonal (`skips_masked = true`), while
+/// the step-by-step [`attention`] computes every score and masks it afterwards (`false`).
+pub fn attention_flops(dims: AttentionDims, causal: bool, skips_masked: bool) -> f64 {
     let full = 4.0
         * dims.batch as f64
         * dims.heads as f64
         * dims.seq_q as f64
         * dims.seq_k as f64
         * dims.head_dim as f64;
-    if causal { full / 2.0 } else { full }
+    if causal && skips_masked {
+        full / 2.0
+    } else {
+        full
+    }
 }

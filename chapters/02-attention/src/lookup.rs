@@ -11,20 +11,34 @@ use crate::check::AttentionError;
 use crate::steps::attention_weights;
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// A deterministic unit-variance vector for a token id (splitmix64 + Box–Muller), so the
-/// picture is the same on every run and machine.
-pub fn token_vector(id: u32, dim: usize) -> Vec<f32> {
-    let mut state = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
+/// SplitMix64: a tiny, seedable, well-mixed stream of random numbers, the same on every run
+/// and machine. Chapter 03's training demo draws its windows from it too.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`, from the top 53 bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A deterministic unit-variance vector for a token id (SplitMix64 + Box–Muller), so the
+/// picture is the same on every run and machine.
+pub fn token_vector(id: u32, dim: usize) -> Vec<f32> {
+    let mut rng =
+        SplitMix64((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
     (0..dim)
         .map(|_| {
-            let (u1, u2) = (next().max(f64::MIN_POSITIVE), next());
+            let (u1, u2) = (rng.next_f64().max(f64::MIN_POSITIVE), rng.next_f64());
             ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
         })
         .collect()

@@ -178,3 +178,31 @@ fn the_tolerance_catches_real_mistakes() {
     let unscaled = attention(q * 32f64.sqrt(), k, v, true, None).unwrap();
     assert!(max_abs_diff(&unscaled, &reference) > 100.0 * TOL);
 }
+
+/// The FLOP count credits the causal halving only to an implementation that skips the masked
+/// work, so a variant that computes every score is not shown at half its real rate.
+#[test]
+fn causal_flops_are_halved_only_where_the_masked_work_is_skipped() {
+    let dims = ch02_attention::AttentionDims {
+        batch: 2,
+        heads: 3,
+        seq_q: 5,
+        seq_k: 5,
+        head_dim: 4,
+        value_dim: 4,
+    };
+    let full = 4.0 * 2.0 * 3.0 * 5.0 * 5.0 * 4.0;
+    use ch02_attention::attention_flops;
+    assert_eq!(attention_flops(dims, false, false), full);
+    assert_eq!(attention_flops(dims, false, true), full);
+    assert_eq!(
+        attention_flops(dims, true, false),
+        full,
+        "steps computes every score"
+    );
+    assert_eq!(
+        attention_flops(dims, true, true),
+        full / 2.0,
+        "tiled skips masked tiles"
+    );
+}

@@ -60,6 +60,50 @@ impl SelfAttentionConfig {
     }
 }
 
+/// `[b, kv_heads, s, d]` → `[b, kv_heads·group, s, d]`: KV head `j` serves query heads
+/// `j·group .. (j+1)·group` (HF's `repeat_kv`): each head repeated `group` times in place,
+/// **not** the whole set tiled `group` times, which would pair query head 1 with K/V head 1.
+/// `expand` alone is a view, but the reshape that merges the new axis into the heads needs
+/// the repeated heads laid out in memory, so the result is materialised: `group` times the
+/// K/V bytes (chapter 05 measures it). [`grouped_attention`] avoids that copy.
+pub fn repeat_kv(x: Tensor<4>, group: usize) -> Tensor<4> {
+    if group == 1 {
+        return x;
+    }
+    let [b, kv, s, d] = x.dims();
+    let x: Tensor<5> = x.unsqueeze_dim(2); // [b, kv, 1, s, d]
+    x.expand([b, kv, group, s, d])
+        .reshape([b, kv * group, s, d])
+}
+
+/// Causal attention of `q: [b, heads, s_q, d]` over `k, v: [b, kv_heads, s_k, d]` with
+/// `group = heads / kv_heads` query heads per K/V head, without copying K/V per head: the
+/// query heads of a group are folded into one head of `group · s_q` rows, so each K/V head is
+/// read once for its whole group. The causal mask is the same for every head of the group, so
+/// it is stacked `group` times along the rows. Equal to attention over [`repeat_kv`]'s
+/// expanded K/V (tested), which materialises `heads` copies and so reads more bytes than MHA
+/// instead of fewer.
+pub fn grouped_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+) -> Result<Tensor<4>, AttentionError> {
+    let [b, h, s_q, d] = q.dims();
+    let [_, kv_heads, s_k, _] = k.dims();
+    if kv_heads == 0 || !h.is_multiple_of(kv_heads) {
+        // Not a grouping: chapter 02's checks name the mismatch.
+        return attention(q, k, v, true, None);
+    }
+    let group = h / kv_heads;
+    if group == 1 {
+        return attention(q, k, v, true, None);
+    }
+    let mask = causal_mask(s_q, s_k, &q.device()); // [1, 1, s_q, s_k]
+    let mask = Tensor::cat(vec![mask; group], 2); // [1, 1, group·s_q, s_k]
+    let q = q.reshape([b, kv_heads, group * s_q, d]); // heads h = j·group + i
+    Ok(attention(q, k, v, false, Some(mask))?.reshape([b, h, s_q, d]))
+}
+
 /// HF names: `self_attn.{q,k,v,o}_proj`. RoPE in the split-halves layout of HF checkpoints.
 #[derive(Module, Debug)]
 pub struct SelfAttention {
@@ -102,41 +146,19 @@ impl SelfAttention {
         }
     }
 
-    /// `[b, kv_heads, s, d]` → `[b, heads, s, d]`: KV head `j` serves query heads
-    /// `j·g .. (j+1)·g` with `g = heads / kv_heads` (HF's `repeat_kv`).
+    /// `[b, kv_heads, s, d]` → `[b, heads, s, d]`: [`repeat_kv`] with this layer's group.
     pub fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
-        let group = self.heads / self.kv_heads;
-        if group == 1 {
-            return x;
-        }
-        let [b, kv, s, d] = x.dims();
-        let x: Tensor<5> = x.unsqueeze_dim(2);
-        x.expand([b, kv, group, s, d])
-            .reshape([b, kv * group, s, d])
+        repeat_kv(x, self.heads / self.kv_heads)
     }
 
-    /// Causal attention with `group = heads / kv_heads` query heads per K/V head, without
-    /// copying K/V per head: the query heads of a group are folded into one head of
-    /// `group · s_q` rows, so each K/V head is read once for its whole group. The causal mask
-    /// is the same for every head of the group, so it is stacked `group` times along the rows.
-    /// Equal to attention over [`repeat_kv`](Self::repeat_kv)'s expanded K/V (tested), which
-    /// materialises `heads` copies and so reads more bytes than MHA instead of fewer.
+    /// Causal attention with this layer's K/V sharing: [`grouped_attention`].
     pub fn grouped_attention(
         &self,
         q: Tensor<4>,
         k: Tensor<4>,
         v: Tensor<4>,
     ) -> Result<Tensor<4>, AttentionError> {
-        let group = self.heads / self.kv_heads;
-        if group == 1 {
-            return attention(q, k, v, true, None);
-        }
-        let [b, h, s_q, d] = q.dims();
-        let s_k = k.dims()[2];
-        let mask = causal_mask(s_q, s_k, &q.device()); // [1, 1, s_q, s_k]
-        let mask = Tensor::cat(vec![mask; group], 2); // [1, 1, group·s_q, s_k]
-        let q = q.reshape([b, self.kv_heads, group * s_q, d]); // heads h = j·group + i
-        Ok(attention(q, k, v, false, Some(mask))?.reshape([b, h, s_q, d]))
+        grouped_attention(q, k, v)
     }
 
     /// Causal attention of `q` (the last `s_q` positions) over all `s_k ≥ s_q` keys and values

@@ -1,8 +1,10 @@
 //! Independent references: the same layers as plain loops over ndarray arrays in f64, written
 //! from the formulas (and, for RoPE, the rotation written per pair), sharing no code with the
-//! burn modules. The tests compare the modules against these and against burn-nn's own
-//! `RmsNorm`, `LayerNorm`, `RotaryEncoding` and `SwiGlu`.
+//! burn modules beyond reading their weights. The tests compare the modules against these (up
+//! to the whole model, tied and untied head) and against burn-nn's own `RmsNorm`, `LayerNorm`,
+//! `RotaryEncoding` and `SwiGlu`.
 
+use crate::{DecoderBlock, LlamaConfig, LlamaModel};
 use burn::tensor::Tensor;
 use ndarray::{Array2, Array3, Array4, ArrayView2, Axis};
 
@@ -162,6 +164,32 @@ pub struct BlockWeights {
     pub rope_theta: f64,
 }
 
+/// Reads a burn block's weights into f64 arrays (burn's `Linear` stores `[in, out]` too).
+pub fn block_weights(
+    block: &DecoderBlock,
+    heads: usize,
+    kv_heads: usize,
+    eps: f64,
+    rope_theta: f64,
+) -> BlockWeights {
+    let w = |l: &burn::nn::Linear| array2(&l.weight.val());
+    BlockWeights {
+        attn_norm: vec1(&block.input_layernorm.weight.val()),
+        wq: w(&block.self_attn.q_proj),
+        wk: w(&block.self_attn.k_proj),
+        wv: w(&block.self_attn.v_proj),
+        wo: w(&block.self_attn.o_proj),
+        ffn_norm: vec1(&block.post_attention_layernorm.weight.val()),
+        gate: w(&block.mlp.gate_proj),
+        up: w(&block.mlp.up_proj),
+        down: w(&block.mlp.down_proj),
+        heads,
+        kv_heads,
+        eps,
+        rope_theta,
+    }
+}
+
 /// A pre-norm block on one sequence `x: [s, hidden]` at positions `0..s`:
 /// `h = x + Wo·attn(RoPE(Wq·n), RoPE(Wk·n), Wv·n)` with `n = RMSNorm(x)`, then
 /// `h + FFN(RMSNorm(h))`.
@@ -180,4 +208,47 @@ pub fn decoder_block(x: ArrayView2<f64>, w: &BlockWeights) -> Array2<f64> {
     let h = &x + &context.dot(&w.wo);
     let m = rms_norm(h.view(), &w.ffn_norm, w.eps);
     &h + &swiglu(m.view(), &w.gate, &w.up, &w.down)
+}
+
+/// The weights of a whole model as f64 arrays.
+pub struct ModelWeights {
+    /// `E: [vocab, hidden]`, one row per token id.
+    pub embedding: Array2<f64>,
+    pub blocks: Vec<BlockWeights>,
+    pub final_norm: Vec<f64>,
+    /// The untied LM head `[hidden, vocab]`; `None` when the head is the embedding.
+    pub lm_head: Option<Array2<f64>>,
+    pub eps: f64,
+}
+
+/// Reads a burn model's weights into f64 arrays.
+pub fn model_weights(model: &LlamaModel, config: &LlamaConfig) -> ModelWeights {
+    let (heads, kv_heads) = (config.num_attention_heads, config.kv_heads());
+    let (eps, theta) = (config.rms_norm_eps, config.rope_theta);
+    ModelWeights {
+        embedding: array2(&model.embed_tokens.weight.val()),
+        blocks: model
+            .layers
+            .iter()
+            .map(|b| block_weights(b, heads, kv_heads, eps, theta))
+            .collect(),
+        final_norm: vec1(&model.norm.weight.val()),
+        lm_head: model.lm_head.as_ref().map(|h| array2(&h.weight.val())),
+        eps,
+    }
+}
+
+/// Logits `[s, vocab]` of one sequence of token ids at positions `0..s`: look up the rows of
+/// `E`, run every block, RMSNorm, then `n · W_head`, or `n · Eᵀ` when the head is tied.
+pub fn model_logits(ids: &[usize], w: &ModelWeights) -> Array2<f64> {
+    let hidden = w.embedding.dim().1;
+    let mut x = Array2::from_shape_fn((ids.len(), hidden), |(t, c)| w.embedding[[ids[t], c]]);
+    for block in &w.blocks {
+        x = decoder_block(x.view(), block);
+    }
+    let n = rms_norm(x.view(), &w.final_norm, w.eps);
+    match &w.lm_head {
+        Some(head) => n.dot(head),
+        None => n.dot(&w.embedding.t()),
+    }
 }

@@ -94,19 +94,6 @@ pub struct TrainDemo {
 
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// SplitMix64: a tiny, seedable, well-mixed random stream for picking windows.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// Mean next-token cross-entropy of `logits: [b, s, vocab]` against `targets: [b, s]`.
 pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [b, s, v] = logits.dims();
@@ -140,10 +127,11 @@ pub fn train_tokenizer(text: &str, vocab_size: usize) -> Result<Tokenizer, ch01_
     .tokenizer)
 }
 
-fn ids_tensor(rows: Vec<Vec<TokenId>>, device: &Device) -> Tensor<2, Int> {
-    let (b, s) = (rows.len(), rows[0].len());
-    let flat: Vec<i64> = rows.into_iter().flatten().map(i64::from).collect();
-    Tensor::from_data(TensorData::new(flat, [b, s]), device)
+/// Token ids as the model's input: `ids` holds `rows` sequences of equal length back to back,
+/// giving `[rows, ids.len() / rows]`. Chapter 04's decoding loops build their inputs here too.
+pub fn ids_tensor(ids: &[TokenId], rows: usize, device: &Device) -> Tensor<2, Int> {
+    let flat: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
+    Tensor::from_data(TensorData::new(flat, [rows, ids.len() / rows]), device)
 }
 
 /// Trains the demo model on `text`; `on_step(step, loss)` is called after every step.
@@ -173,21 +161,24 @@ pub fn train_demo(
     device.seed(config.seed);
     let mut model = LlamaModel::new(&model_config, &device)?;
     let mut optimizer = AdamConfig::new().init();
-    let mut rng = SplitMix64(config.seed);
+    let mut rng = ch02_attention::lookup::SplitMix64(config.seed);
 
     let mut losses = Vec::with_capacity(config.steps);
     for step in 0..config.steps {
         let (inputs, targets): (Vec<_>, Vec<_>) = (0..config.batch)
             .map(|_| {
-                let at = (rng.next() % (tokens.len() - config.seq_len) as u64) as usize;
+                let at = (rng.next_u64() % (tokens.len() - config.seq_len) as u64) as usize;
                 (
                     tokens[at..at + config.seq_len].to_vec(),
                     tokens[at + 1..at + config.seq_len + 1].to_vec(),
                 )
             })
             .unzip();
-        let logits = model.forward(ids_tensor(inputs, &device))?;
-        let loss = cross_entropy(logits, ids_tensor(targets, &device));
+        let logits = model.forward(ids_tensor(&inputs.concat(), inputs.len(), &device))?;
+        let loss = cross_entropy(
+            logits,
+            ids_tensor(&targets.concat(), targets.len(), &device),
+        );
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(config.learning_rate, model, grads);
@@ -223,7 +214,7 @@ pub fn generate_greedy(
     let mut ids = prompt.to_vec();
     for _ in 0..new_tokens {
         let window = &ids[ids.len().saturating_sub(model.max_positions)..];
-        let logits = model.forward(ids_tensor(vec![window.to_vec()], &device))?; // [1, s, vocab]
+        let logits = model.forward(ids_tensor(window, 1, &device))?; // [1, s, vocab]
         let [_, s, v] = logits.dims();
         let last = logits.narrow(1, s - 1, 1).reshape([v]);
         let next = last.argmax(0).into_scalar::<i64>();

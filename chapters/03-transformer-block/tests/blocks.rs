@@ -192,22 +192,7 @@ fn swiglu_matches_burn_nn_and_ndarray() {
 }
 
 fn block_weights(block: &DecoderBlock, heads: usize, kv_heads: usize) -> reference::BlockWeights {
-    let w = |l: &burn::nn::Linear| array2(&l.weight.val());
-    reference::BlockWeights {
-        attn_norm: vec1(&block.input_layernorm.weight.val()),
-        wq: w(&block.self_attn.q_proj),
-        wk: w(&block.self_attn.k_proj),
-        wv: w(&block.self_attn.v_proj),
-        wo: w(&block.self_attn.o_proj),
-        ffn_norm: vec1(&block.post_attention_layernorm.weight.val()),
-        gate: w(&block.mlp.gate_proj),
-        up: w(&block.mlp.up_proj),
-        down: w(&block.mlp.down_proj),
-        heads,
-        kv_heads,
-        eps: 1e-6,
-        rope_theta: 10_000.0,
-    }
+    reference::block_weights(block, heads, kv_heads, 1e-6, 10_000.0)
 }
 
 /// The whole pre-norm block (norms, RoPE, causal attention, SwiGLU, residuals) against the

@@ -2,8 +2,9 @@
 //! (burn's `num_params`), a real HF `config.json` parses, bad configs name their field, and the
 //! positions interface computes the same logits token by token as in one pass.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use ch03_transformer_block::reference::{self, array3, max_abs_diff};
 use ch03_transformer_block::{
     ConfigError, LlamaConfig, LlamaModel, ModelError, param_counts, presets,
 };
@@ -175,16 +176,7 @@ fn positions_interface_supports_incremental_decoding() {
 fn tied_head_is_the_embedding_and_shapes_are_checked() {
     let config = presets::tiny(50);
     let model = LlamaModel::new(&config, &device()).unwrap();
-    assert!(model.lm_head.is_none());
-    let untied = LlamaModel::new(
-        &LlamaConfig {
-            tie_word_embeddings: true,
-            ..config.clone()
-        },
-        &device(),
-    )
-    .unwrap();
-    assert_eq!(model.num_params(), untied.num_params());
+    assert!(config.tie_word_embeddings && model.lm_head.is_none());
     let untied = LlamaModel::new(
         &LlamaConfig {
             tie_word_embeddings: false,
@@ -193,7 +185,20 @@ fn tied_head_is_the_embedding_and_shapes_are_checked() {
         &device(),
     )
     .unwrap();
+    assert!(untied.lm_head.is_some());
     assert_eq!(untied.num_params(), model.num_params() + 50 * 64);
+
+    // The tied head computes `(E · xᵀ)ᵀ` so that `E` is read as stored; it must equal the
+    // textbook `x · Eᵀ`, written here with the transposed embedding.
+    let x = Tensor::<3>::random(
+        [2, 3, 64],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device(),
+    );
+    let e_t = model.embed_tokens.weight.val().transpose().unsqueeze::<3>();
+    let textbook = x.clone().matmul(e_t);
+    let diff: f32 = (model.head(x) - textbook).abs().max().into_scalar();
+    assert!(diff < 1e-5, "tied head differs from x·Eᵀ by {diff}");
 
     assert_eq!(model.forward(ids(&[1, 2, 3])).unwrap().dims(), [1, 3, 50]);
     let too_long = model.forward_with(
@@ -202,4 +207,55 @@ fn tied_head_is_the_embedding_and_shapes_are_checked() {
         |_, k, v| (k, v),
     );
     assert!(matches!(too_long, Err(ModelError::PositionsTooLong { .. })));
+}
+
+/// The whole model (embedding, two blocks, final norm, tied or untied head) against the
+/// ndarray f64 forward written from the equations in `reference::model_logits`.
+#[test]
+fn whole_model_matches_ndarray_reference_tied_and_untied() {
+    let tokens = [3usize, 41, 7, 7, 0, 29, 18, 5];
+    let id_tensor = ids(&tokens.map(|t| t as i64));
+    for tie in [true, false] {
+        let config = LlamaConfig {
+            num_key_value_heads: Some(2),
+            tie_word_embeddings: tie,
+            ..LlamaConfig::new(32, 80, 2, 4, 50)
+        };
+        let device = device();
+        device.seed(11);
+        let mut model = LlamaModel::new(&config, &device).unwrap();
+        // Gains away from 1 so that a norm applied without its weight would show.
+        let gain = || {
+            Param::from_tensor(Tensor::<1>::random(
+                [32],
+                burn::tensor::Distribution::Uniform(0.5, 1.5),
+                &device,
+            ))
+        };
+        for b in &mut model.layers {
+            b.input_layernorm.weight = gain();
+            b.post_attention_layernorm.weight = gain();
+        }
+        model.norm.weight = gain();
+        let weights = reference::model_weights(&model, &config);
+        assert_eq!(weights.lm_head.is_none(), tie);
+        let got =
+            array3(&model.forward(id_tensor.clone()).unwrap()).index_axis_move(ndarray::Axis(0), 0);
+        let want = reference::model_logits(&tokens, &weights);
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err = max_abs_diff(&got, &want);
+        assert!(
+            err < 1e-4 * scale.max(1.0),
+            "tied {tie}: {err} (logits up to {scale})"
+        );
+        if !tie {
+            // The check can fail: reading the untied model as if its head were tied is far off.
+            let as_tied = reference::ModelWeights {
+                lm_head: None,
+                ..weights
+            };
+            let wrong = reference::model_logits(&tokens, &as_tied);
+            assert!(max_abs_diff(&got, &wrong) > 100.0 * err.max(1e-7));
+        }
+    }
 }

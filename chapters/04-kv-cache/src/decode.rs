@@ -9,35 +9,10 @@
 use crate::cache::KvCache;
 use crate::error::CacheError;
 use crate::paged::{PagedCache, SharedPool};
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use ch03_transformer_block::{LlamaModel, ModelError};
+use burn::tensor::Tensor;
+use ch03_transformer_block::LlamaModel;
+use ch03_transformer_block::train::ids_tensor;
 use serde::Serialize;
-
-/// Chapter 03's model as the decoding loops use it: a forward at absolute positions with the
-/// cache hook ([`LlamaModel::forward_with`]), and the no-cache forward.
-pub struct Decoder<'a> {
-    pub model: &'a LlamaModel,
-}
-
-impl<'a> Decoder<'a> {
-    pub fn new(model: &'a LlamaModel) -> Self {
-        Decoder { model }
-    }
-
-    /// Logits `[b, s, vocab]` of `ids` at positions `start..`; `kv` sees each layer's new K/V.
-    pub fn forward_with(
-        &self,
-        ids: Tensor<2, Int>,
-        start: usize,
-        kv: impl FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
-    ) -> Result<Tensor<3>, ModelError> {
-        self.model.forward_with(ids, start, kv)
-    }
-
-    pub fn forward(&self, ids: Tensor<2, Int>) -> Result<Tensor<3>, ModelError> {
-        self.model.forward(ids)
-    }
-}
 
 /// New tokens and, per step, the logits that chose them (the last position's).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,11 +41,6 @@ pub fn check_request(model: &LlamaModel, prompt: usize, new: usize) -> Result<()
         });
     }
     Ok(())
-}
-
-pub(crate) fn ids_tensor(ids: &[u32], device: &Device) -> Tensor<2, Int> {
-    let data: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
-    Tensor::from_data(TensorData::new(data, [1, ids.len()]), device)
 }
 
 /// The last position's logits of `[1, s, vocab]`.
@@ -103,11 +73,10 @@ pub fn generate_no_cache(
 ) -> Result<Generation, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
     let device = model.embed_tokens.weight.device();
-    let decoder = Decoder::new(model);
     let mut seq = prompt.to_vec();
     let mut out = Generation::default();
     for _ in 0..max_new_tokens {
-        let last = last_logits(decoder.forward(ids_tensor(&seq, &device))?);
+        let last = last_logits(model.forward(ids_tensor(&seq, 1, &device))?);
         let next = argmax(&last);
         seq.push(next);
         out.tokens.push(next);
@@ -116,16 +85,17 @@ pub fn generate_no_cache(
     Ok(out)
 }
 
-/// One forward step through `cache`: `ids` sit at positions `cache.tokens()..`.
+/// One forward step of chapter 03's model through `cache`: `ids` sit at positions
+/// `cache.tokens()..`, and the model's per-layer hook hands each new K/V to the cache.
 pub fn forward_cached(
-    decoder: &Decoder,
+    model: &LlamaModel,
     cache: &mut dyn KvCache,
     ids: &[u32],
 ) -> Result<Tensor<3>, CacheError> {
     let start = cache.tokens();
     cache.reserve(ids.len())?;
-    let device = decoder.model.embed_tokens.weight.device();
-    let logits = decoder.forward_with(ids_tensor(ids, &device), start, |layer, k, v| {
+    let device = model.embed_tokens.weight.device();
+    let logits = model.forward_with(ids_tensor(ids, 1, &device), start, |layer, k, v| {
         cache.update(layer, k, v)
     })?;
     cache.commit(ids.len());
@@ -141,11 +111,10 @@ pub fn generate_cached(
     max_new_tokens: usize,
 ) -> Result<Generation, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
-    let decoder = Decoder::new(model);
     let mut out = Generation::default();
     let mut logits = None;
     for chunk in prompt.chunks(cache.max_tokens_per_step().min(prompt.len())) {
-        logits = Some(forward_cached(&decoder, cache, chunk)?);
+        logits = Some(forward_cached(model, cache, chunk)?);
     }
     let mut last = last_logits(logits.expect("prompt is not empty"));
     for step in 0..max_new_tokens {
@@ -153,7 +122,7 @@ pub fn generate_cached(
         out.tokens.push(next);
         out.step_logits.push(std::mem::take(&mut last));
         if step + 1 < max_new_tokens {
-            last = last_logits(forward_cached(&decoder, cache, &[next])?);
+            last = last_logits(forward_cached(model, cache, &[next])?);
         }
     }
     out.kv_bytes = cache.kv_bytes();
@@ -218,7 +187,6 @@ pub fn generate_paged_batch(
             preempted: false,
         })
         .collect();
-    let decoder = Decoder::new(model);
     let mut peak = 0;
     loop {
         let mut progressed = false;
@@ -229,7 +197,7 @@ pub fn generate_paged_batch(
             let result = loop {
                 let s = &mut seqs[i];
                 let cache = s.cache.as_mut().expect("live");
-                match forward_cached(&decoder, cache, &s.next_input) {
+                match forward_cached(model, cache, &s.next_input) {
                     Err(CacheError::PoolExhausted { .. }) => {
                         let victim = (0..seqs.len())
                             .rev()

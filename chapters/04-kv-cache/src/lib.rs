@@ -21,8 +21,7 @@ pub mod window;
 
 pub use cache::{ConcatCache, KvCache, Overflow, PreallocCache, kv_bytes_formula};
 pub use decode::{
-    BatchOutcome, Decoder, Generation, SeqOutcome, generate_cached, generate_no_cache,
-    generate_paged_batch,
+    BatchOutcome, Generation, SeqOutcome, generate_cached, generate_no_cache, generate_paged_batch,
 };
 pub use error::CacheError;
 pub use paged::{BlockPool, PagedCache, PoolStats, SharedPool};

@@ -148,8 +148,11 @@ pub fn generate_sliding_reference(
     let mut seq = prompt.to_vec();
     let mut out = Generation::default();
     for _ in 0..max_new_tokens {
-        let logits =
-            forward_sliding_window(model, crate::decode::ids_tensor(&seq, &device), window)?;
+        let logits = forward_sliding_window(
+            model,
+            ch03_transformer_block::train::ids_tensor(&seq, 1, &device),
+            window,
+        )?;
         let last = last_logits(logits);
         let next = argmax(&last);
         seq.push(next);

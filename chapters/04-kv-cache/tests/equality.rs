@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use ch03_transformer_block::{LlamaConfig, LlamaModel};
-use ch04_kv_cache::decode::{Decoder, forward_cached};
+use ch04_kv_cache::decode::forward_cached;
 use ch04_kv_cache::paged::BlockPool;
 use ch04_kv_cache::*;
 
@@ -279,8 +279,8 @@ fn bad_input_is_a_clear_error() {
     // A pool that runs out for a single sequence refuses the step and keeps what it had.
     let pool = BlockPool::new(2, 2, 16, 2, 4, &device).unwrap().shared();
     let mut paged = PagedCache::new(pool.clone());
-    forward_cached(&Decoder::new(&model), &mut paged, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
-    let err = forward_cached(&Decoder::new(&model), &mut paged, &[8, 9]).unwrap_err();
+    forward_cached(&model, &mut paged, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
+    let err = forward_cached(&model, &mut paged, &[8, 9]).unwrap_err();
     assert_eq!(err, CacheError::PoolExhausted { needed: 1, free: 0 });
     assert_eq!((paged.tokens(), paged.block_table().len()), (7, 2));
 }
@@ -318,8 +318,10 @@ fn paging_fits_more_sequences_than_preallocating_max_length() {
     assert!(paged.mean_pool_utilization > pre.mean_pool_utilization);
 }
 
+/// With tied embeddings (the head computed as `(E · xᵀ)ᵀ`, see chapter 03's `LlamaModel::head`)
+/// a prefill and single-token steps through a cache give the logits of chapter 03's one pass.
 #[test]
-fn decoder_with_pretransposed_tied_head_matches_chapter_03() {
+fn cached_forward_with_tied_head_matches_chapter_03() {
     let device = Device::flex();
     device.seed(3);
     let config = LlamaConfig {
@@ -327,12 +329,19 @@ fn decoder_with_pretransposed_tied_head_matches_chapter_03() {
         ..config()
     };
     let model = LlamaModel::new(&config, &device).unwrap();
+    assert!(model.lm_head.is_none(), "the head is the embedding");
+    let tokens = [3u32, 1, 4, 1, 5, 9];
     let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
-        burn::tensor::TensorData::new(vec![3i64, 1, 4, 1, 5, 9], [1, 6]),
+        burn::tensor::TensorData::new(tokens.map(i64::from).to_vec(), [1, 6]),
         &device,
     );
-    let ours = Decoder::new(&model).forward(ids.clone()).unwrap();
-    let theirs = model.forward(ids).unwrap();
-    let diff: f32 = (ours - theirs).abs().max().into_scalar();
+    let whole = model.forward(ids).unwrap();
+    let mut cache = ConcatCache::new(config.num_hidden_layers);
+    let mut steps = vec![forward_cached(&model, &mut cache, &tokens[..3]).unwrap()];
+    for &t in &tokens[3..] {
+        steps.push(forward_cached(&model, &mut cache, &[t]).unwrap());
+    }
+    let cached = burn::tensor::Tensor::cat(steps, 1);
+    let diff: f32 = (cached - whole).abs().max().into_scalar();
     assert!(diff < TOL, "{diff}");
 }

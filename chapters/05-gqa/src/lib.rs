@@ -26,13 +26,14 @@ pub mod share;
 pub use module::{GqaSelfAttention, GqaSelfAttentionConfig};
 pub use share::{GqaError, expand_kv, group_of, per_head_loop};
 
-/// KV-cache bytes per token: `2 (K and V) × layers × kv_heads × head_dim × bytes per value`.
-/// Fewer KV heads shrink it by exactly `heads / kv_heads`.
+/// KV-cache bytes per token, chapter 04's formula at one token: `2 (K and V) × layers ×
+/// kv_heads × head_dim × bytes per value`. Fewer KV heads shrink it by exactly
+/// `heads / kv_heads`.
 pub fn kv_bytes_per_token(
     layers: usize,
     kv_heads: usize,
     head_dim: usize,
     dtype_bytes: usize,
 ) -> usize {
-    2 * layers * kv_heads * head_dim * dtype_bytes
+    ch04_kv_cache::kv_bytes_formula(layers, kv_heads, head_dim, dtype_bytes, 1) as usize
 }

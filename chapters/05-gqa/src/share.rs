@@ -1,4 +1,6 @@
-//! Sharing K/V heads across a group of query heads.
+//! Sharing K/V heads across a group of query heads: the two foils of chapter 03's folded
+//! `grouped_attention` (the production path), kept here because they are what the lesson
+//! compares it with.
 //!
 //! Query head `h` reads K/V head `h / group`, where `group = heads / kv_heads`: heads
 //! `0..group` share K/V head 0, the next `group` share head 1, and so on. To run an ordinary
@@ -37,16 +39,8 @@ pub fn group_of(heads: usize, kv_heads: usize) -> Result<usize, GqaError> {
 }
 
 /// `[b, kv_heads, s, d]` → `[b, kv_heads·group, s, d]`, each K/V head repeated `group` times in
-/// place. `expand` is a view in burn: no K/V data is copied until the matmul reads it.
-pub fn expand_kv(x: Tensor<4>, group: usize) -> Tensor<4> {
-    if group == 1 {
-        return x;
-    }
-    let [b, kv, s, d] = x.dims();
-    let x: Tensor<5> = x.unsqueeze_dim(2); // [b, kv, 1, s, d]
-    x.expand([b, kv, group, s, d])
-        .reshape([b, kv * group, s, d])
-}
+/// place: chapter 03's `repeat_kv`, the one implementation, under the name this lesson uses.
+pub use ch03_transformer_block::attention::repeat_kv as expand_kv;
 
 /// Grouped attention by broadcasting: expand K/V, then chapter 02's attention.
 /// `q: [b, heads, s_q, d]`, `k, v: [b, kv_heads, s_k, d]`.

@@ -2,9 +2,19 @@
 //! order (each runs its demonstration on the data shipped in `data/`), runs the calculators on
 //! the shipped catalogs, and writes the report.
 
-use crate::cli::{JsonFlag, Progress, TourArgs, emit};
 use crate::machine::{MachineReport, ProbeSizes};
+use crate::output::{JsonFlag, Progress, emit};
+use clap::Args;
 use serde::Serialize;
+
+#[derive(Debug, Args)]
+pub struct TourArgs {
+    #[command(flatten)]
+    pub out: JsonFlag,
+    /// Small sizes everywhere: a fast smoke run (numbers are real but not at the plateau).
+    #[arg(long)]
+    pub quick: bool,
+}
 
 /// The chapters in the order a learner takes them: folder, title, and what it teaches.
 pub const CHAPTERS: &[(&str, &str, &str)] = &[
@@ -40,16 +50,32 @@ pub const CHAPTERS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Each chapter crate's first doc lines, embedded at build time: the binary must not need the
+/// source tree at run time.
+const CHAPTER_DOCS: [(&str, &str); 6] = [
+    ("01-bpe", include_str!("../../chapters/01-bpe/src/lib.rs")),
+    (
+        "02-attention",
+        include_str!("../../chapters/02-attention/src/lib.rs"),
+    ),
+    (
+        "03-transformer-block",
+        include_str!("../../chapters/03-transformer-block/src/lib.rs"),
+    ),
+    (
+        "04-kv-cache",
+        include_str!("../../chapters/04-kv-cache/src/lib.rs"),
+    ),
+    ("05-gqa", include_str!("../../chapters/05-gqa/src/lib.rs")),
+    ("06-moe", include_str!("../../chapters/06-moe/src/lib.rs")),
+];
+
 /// Whether a chapter has code yet: its crate says so in its first doc lines.
 fn chapter_status(folder: &str) -> &'static str {
-    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("chapters")
-        .join(folder)
-        .join("src/lib.rs");
-    match std::fs::read_to_string(lib) {
-        Ok(text) if text.contains("This chapter has no code yet") => "outline only",
-        Ok(_) => "ready",
-        Err(_) => "source not found",
+    match CHAPTER_DOCS.iter().find(|(f, _)| *f == folder) {
+        Some((_, text)) if text.contains("This chapter has no code yet") => "outline only",
+        Some(_) => "ready",
+        None => "source not found",
     }
 }
 
@@ -65,20 +91,20 @@ pub struct ChapterLine {
 pub struct TourOutput {
     pub machine: MachineReport,
     pub chapters: Vec<ChapterLine>,
-    pub bpe: crate::bpe_cli::BpeTour,
+    pub bpe: super::bpe::BpeTour,
     pub attention: AttentionTour,
     /// Chapter 03: where a model's parameters and FLOPs live; the seeded training demo.
-    pub transformer: crate::transformer_cli::TransformerTour,
-    /// Chapter 06: balanced vs skewed routing, MoE vs dense time.
-    pub moe: crate::moe_tour::MoeTour,
+    pub transformer: super::block::TransformerTour,
     /// Chapter 04: the same decode with every cache; paged vs pre-allocated serving.
-    pub kv_cache: crate::generate_cli::KvCacheTour,
+    pub kv_cache: super::generate::KvCacheTour,
     /// Chapter 05: which models share K/V heads and what it saves; the equivalence checks.
-    pub gqa: crate::gqa_cli::GqaOutput,
+    pub gqa: super::gqa::GqaOutput,
+    /// Chapter 06: balanced vs skewed routing, MoE vs dense time.
+    pub moe: super::moe::MoeTour,
     /// The serving budget on catalog models: an H100 and this machine.
     pub budget: crate::budget::tour::BudgetTour,
     /// The cost router on the reference workload: the per-tier table.
-    pub route: crate::router::cli::TourRoute,
+    pub route: super::route::TourRoute,
     pub records_dir: String,
     pub records_written: usize,
     pub report: crate::report::Report,
@@ -87,13 +113,13 @@ pub struct TourOutput {
 /// Chapter 02's demonstration: why √d_k, and every variant on one input.
 #[derive(Debug, Serialize)]
 pub struct AttentionTour {
-    pub saturation: crate::attention_cli::SaturationOutput,
-    pub compare: crate::attention_cli::CompareOutput,
-    pub heatmap: crate::attention_cli::HeatmapOutput,
+    pub saturation: super::attention::SaturationOutput,
+    pub compare: super::attention::CompareOutput,
+    pub heatmap: super::attention::HeatmapOutput,
 }
 
 fn attention_tour(quick: bool) -> anyhow::Result<AttentionTour> {
-    use crate::attention_cli::{
+    use super::attention::{
         CompareArgs, HEATMAP_TEXT, HeatmapArgs, compare, heatmap, saturation_table,
     };
     let args = CompareArgs {
@@ -143,9 +169,24 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         .collect();
     let progress = Progress::new();
     progress.set("chapter 01: bpe");
-    let bpe = crate::bpe_cli::tour_section(if args.quick { 512 } else { 2048 })?;
+    let bpe = super::bpe::tour_section(if args.quick { 512 } else { 2048 })?;
     progress.set("chapter 02: attention");
     let attention = attention_tour(args.quick)?;
+
+    progress.set("chapter 03: the transformer block");
+    let transformer = super::block::tour(args.quick)?;
+    progress.set("chapter 04: the KV cache");
+    let kv_cache = super::generate::tour_section()?;
+    progress.set("chapter 05: MHA, GQA and MQA");
+    let gqa = super::gqa::report()?;
+    progress.set("chapter 06: mixture of experts");
+    let moe = super::moe::demonstrate(&super::moe::MoeArgs {
+        quick: args.quick,
+        ..Default::default()
+    })?;
+    progress.set("serving budget and cost router");
+    let budget = crate::budget::tour::run();
+    let route = super::route::tour_section()?;
     drop(progress);
 
     let dir = crate::records::records_dir();
@@ -154,12 +195,12 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         chapters,
         bpe,
         attention,
-        transformer: crate::transformer_cli::tour(args.quick)?,
-        moe: crate::moe_tour::tour(args.quick)?,
-        kv_cache: crate::generate_cli::tour_section()?,
-        gqa: crate::gqa_cli::report()?,
-        budget: crate::budget::tour::run(),
-        route: crate::router::cli::tour_section()?,
+        transformer,
+        kv_cache,
+        gqa,
+        moe,
+        budget,
+        route,
         records_dir: dir.display().to_string(),
         records_written: records.len(),
         report: crate::report::build(&dir, Some(&crate::plot::charts_dir_for(&dir)))?,

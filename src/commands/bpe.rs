@@ -4,8 +4,8 @@
 //! The algorithm lives in the `ch01-bpe` crate; this module parses arguments and files,
 //! turns the chapter's errors (all of them bad input) into exit code 2, and prints.
 
-use crate::cli::{JsonFlag, emit};
 use crate::error::BadInput;
+use crate::output::{JsonFlag, emit};
 use crate::table::{Table, thousands};
 use ch01_bpe::{FastTrainer, NaiveTrainer, Pattern, TextStats, Tokenizer, TrainConfig};
 use clap::{Args, Subcommand, ValueEnum};
@@ -366,16 +366,6 @@ pub fn count(args: &CountArgs) -> anyhow::Result<CountOutput> {
     })
 }
 
-/// The shipped corpora: `data/corpora` under the current directory, else under this crate.
-pub fn corpora_dir() -> PathBuf {
-    let here = PathBuf::from("data/corpora");
-    if here.is_dir() {
-        here
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/corpora")
-    }
-}
-
 /// The corpora that hold the same essay, in English, Korean and Arabic.
 pub const SAME_ESSAY: [&str; 3] = ["english.txt", "korean.txt", "arabic.txt"];
 
@@ -396,7 +386,8 @@ pub struct InflationRow {
     pub o200k_vs_english: Option<f64>,
 }
 
-/// Chapter 01's part of `tour`: train a small tokenizer on the shipped corpora, then count
+/// Chapter 01's part of `tour`: train a small tokenizer on the shipped corpora (embedded in the
+/// binary, see [`crate::data`]), then count
 /// every corpus with it, cl100k_base and o200k_base.
 #[derive(Debug, Serialize)]
 pub struct BpeTour {
@@ -408,19 +399,11 @@ pub struct BpeTour {
 }
 
 pub fn tour_section(vocab_size: usize) -> anyhow::Result<BpeTour> {
-    let dir = corpora_dir();
-    let mut corpora = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| crate::error::bad_input(dir.display(), e))? {
-        let path = entry?.path();
-        if path.is_file() {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            corpora.push((name, ch01_bpe::read_corpus(&path).map_err(input)?));
-        }
-    }
-    corpora.sort();
+    // The shipped corpora, embedded: sorted by name.
+    let corpora: Vec<(String, String)> = crate::data::CORPORA
+        .iter()
+        .map(|(name, text)| (name.to_string(), text.to_string()))
+        .collect();
     let all: String = corpora
         .iter()
         .map(|c| c.1.as_str())

@@ -5,8 +5,8 @@
 //! The model and the demo live in the `ch03-transformer-block` crate; this module reads files,
 //! turns bad configs into exit code 2, prints, and draws the loss curve.
 
-use crate::cli::{JsonFlag, Progress, emit};
 use crate::error::{BadInput, bad_input, read_user_file};
+use crate::output::{JsonFlag, Progress, emit};
 use crate::plot::{Axes, Series, line_chart};
 use crate::table::{Table, thousands};
 use ch03_transformer_block::{
@@ -201,24 +201,24 @@ pub struct TrainOutput {
     pub charts: Vec<String>,
 }
 
-/// Runs the demo on `corpus` and draws the loss curve into the report folder.
+/// Runs the demo on `text` (read from `corpus`) and draws the loss curve into the report folder.
 pub fn train(
-    corpus: &std::path::Path,
+    corpus: &str,
+    text: &str,
     config: &TrainDemoConfig,
     prompt: &str,
     tokens: usize,
     chart: bool,
 ) -> anyhow::Result<TrainOutput> {
-    let text = read_user_file(corpus)?;
     let progress = Progress::new();
     let start = Instant::now();
-    let demo = ch03_transformer_block::train_demo(&text, config, prompt, tokens, |step, loss| {
+    let demo = ch03_transformer_block::train_demo(text, config, prompt, tokens, |step, loss| {
         progress.set(&format!(
             "chapter 03: training step {step}/{}, loss {loss:.3}",
             config.steps
         ))
     })
-    .map_err(|e| bad_input(corpus.display(), e))?;
+    .map_err(|e| bad_input(corpus, e))?;
     let seconds = start.elapsed().as_secs_f64();
     drop(progress);
     let charts = if chart {
@@ -322,7 +322,8 @@ pub fn run(cmd: &BlockCommand) -> anyhow::Result<()> {
             };
             emit(
                 &train(
-                    &args.corpus,
+                    &args.corpus.display().to_string(),
+                    &crate::data::read_user_or_shipped(&args.corpus)?,
                     &config,
                     &args.prompt,
                     args.tokens,
@@ -343,14 +344,22 @@ pub struct TransformerTour {
 }
 
 pub fn tour(quick: bool) -> anyhow::Result<TransformerTour> {
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/corpora/english.txt");
+    let english = crate::data::CORPORA.iter().find(|c| c.0 == "english.txt");
+    let (_, text) = english.expect("english.txt is among the embedded corpora");
     let config = TrainDemoConfig {
         steps: if quick { 100 } else { 300 },
         ..TrainDemoConfig::default()
     };
     Ok(TransformerTour {
         smollm2_params: params_of(presets::smollm2_135m(), 2048),
-        training: train(&corpus, &config, "A tokenizer is", 40, true)?,
+        training: train(
+            "data/corpora/english.txt",
+            text,
+            &config,
+            "A tokenizer is",
+            40,
+            true,
+        )?,
     })
 }
 

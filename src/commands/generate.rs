@@ -7,8 +7,8 @@
 //! the generated text is meaningless: the point is the time and memory of each way of decoding.
 //! The prompt is tokenized with chapter 01's `r50k_base` (GPT-2) tokenizer.
 
-use crate::cli::{JsonFlag, emit};
 use crate::error::bad_input;
+use crate::output::{JsonFlag, emit};
 use crate::plot::{Axes, Series, bar_chart, line_chart, report_dir};
 use crate::table::{Table, bytes, thousands};
 use ch03_transformer_block::{LlamaConfig, LlamaModel};

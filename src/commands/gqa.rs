@@ -3,7 +3,7 @@
 
 use crate::budget::arch::catalog;
 use crate::budget::calc::{KvDtype, kv_bytes_per_token};
-use crate::cli::{JsonFlag, emit};
+use crate::output::{JsonFlag, emit};
 use crate::table::{Table, bytes};
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;

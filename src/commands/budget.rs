@@ -1,11 +1,13 @@
-//! `llm-workbench budget …`: argument parsing and printing, at the edge of the pure budget.
+//! `llm-workbench budget …`: argument parsing and printing around the serving budget library.
 
-use super::arch::{self, Architecture};
-use super::calc::*;
-use super::hardware::{self, Hardware};
-use super::{Budget, Settings, measured, plan};
 use crate::bail_input;
-use crate::cli::{JsonFlag, emit};
+use crate::budget::arch::{self, Architecture};
+use crate::budget::calc::*;
+use crate::budget::hardware::{self, Hardware};
+use crate::budget::sweep::{SWEEP_MODELS, Sweep, parse_sweep, parse_tokens, sweep};
+use crate::budget::tour::BudgetTour;
+use crate::budget::{Budget, DEFAULT_EFFICIENCY, Settings, measured, plan};
+use crate::output::{JsonFlag, emit};
 use crate::table::{Table, bytes, thousands};
 use clap::Args;
 use serde::Serialize;
@@ -59,10 +61,10 @@ pub struct BudgetArgs {
     #[arg(long, default_value = "1000", value_parser = parse_tokens, allow_hyphen_values = true)]
     pub prompt_tokens: u64,
     /// Fraction of peak FLOP/s reached in prefill, in (0, 1].
-    #[arg(long, default_value_t = super::DEFAULT_EFFICIENCY.compute, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = DEFAULT_EFFICIENCY.compute, allow_hyphen_values = true)]
     pub compute_efficiency: f64,
     /// Fraction of bandwidth reached in decode, in (0, 1].
-    #[arg(long, default_value_t = super::DEFAULT_EFFICIENCY.bandwidth, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = DEFAULT_EFFICIENCY.bandwidth, allow_hyphen_values = true)]
     pub bandwidth_efficiency: f64,
     /// Replace the stated activation/overhead allowance, GiB per GPU.
     #[arg(long, allow_hyphen_values = true)]
@@ -84,24 +86,6 @@ pub struct BudgetArgs {
     /// List the catalogs.
     #[arg(long)]
     pub list: bool,
-}
-
-/// A token count: digits with an optional `k` (×1024) or `m` (×1024²) suffix: 512, 8k, 128k.
-pub fn parse_tokens(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_lowercase().replace('_', "");
-    let (digits, mult) = match t.strip_suffix('k') {
-        Some(d) => (d.to_string(), 1024),
-        None => match t.strip_suffix('m') {
-            Some(d) => (d.to_string(), 1024 * 1024),
-            None => (t.clone(), 1),
-        },
-    };
-    match digits.parse::<u64>().ok().and_then(|v| v.checked_mul(mult)) {
-        Some(v) if v > 0 => Ok(v),
-        _ => Err(format!(
-            "`{s}` is not a positive size (e.g. 4096, 8k, 128k)"
-        )),
-    }
 }
 
 fn parse_weights(s: &str) -> anyhow::Result<Option<WeightScheme>> {
@@ -251,7 +235,7 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
         return emit(&Catalogs::load(), args.out);
     }
     if let Some(spec) = &args.sweep {
-        return emit(&sweep(args, spec)?, args.out);
+        return emit(&sweep_report(args, spec)?, args.out);
     }
     let Some(model) = &args.model else {
         bail_input!(
@@ -536,79 +520,15 @@ impl fmt::Display for Catalogs {
     }
 }
 
-/// One model's curve in a sweep.
-#[derive(Debug, Serialize)]
-pub struct SweepSeries {
-    pub model: String,
-    /// Legend text: id, attention kind, and the sliding window if any.
-    pub label: String,
-    pub attention: String,
-    /// One value per context; `None` beyond the model's maximum context.
-    pub kv_bytes_per_request: Vec<Option<f64>>,
-    /// `None` where the weights do not fit the hardware.
-    pub max_concurrency: Option<Vec<Option<f64>>>,
-    pub note: Option<String>,
-}
-
-/// `--sweep context=A..B`: contexts, one series per model, and the charts written.
+/// `--sweep context=A..B`: the sweep and the charts drawn from it.
 #[derive(Debug, Serialize)]
 pub struct SweepReport {
-    pub hardware: String,
-    pub gpus: u64,
-    pub kv_cache_dtype: String,
-    pub contexts: Vec<u64>,
-    pub series: Vec<SweepSeries>,
+    #[serde(flatten)]
+    pub sweep: Sweep,
     pub charts: Vec<String>,
 }
 
-/// Parses `context=1k..128k` into doubling steps from the start to the end (inclusive).
-pub fn parse_sweep(spec: &str) -> anyhow::Result<Vec<u64>> {
-    let Some(range) = spec.strip_prefix("context=") else {
-        bail_input!("--sweep {spec}: expected context=START..END, e.g. context=1k..128k");
-    };
-    let Some((a, b)) = range.split_once("..") else {
-        bail_input!("--sweep {spec}: expected context=START..END, e.g. context=1k..128k");
-    };
-    let (a, b) = (
-        parse_tokens(a).map_err(|e| crate::error::bad_input("--sweep", e))?,
-        parse_tokens(b).map_err(|e| crate::error::bad_input("--sweep", e))?,
-    );
-    if a > b {
-        bail_input!("--sweep {spec}: start is past the end");
-    }
-    let mut out = Vec::new();
-    let mut c = a;
-    while c < b {
-        out.push(c);
-        c = c.saturating_mul(2);
-    }
-    out.push(b);
-    Ok(out)
-}
-
-/// The default sweep: GQA (Llama-3.1-8B), the same shape with MHA (a labelled what-if), a
-/// sliding window on every layer (Mistral 7B), 5 local : 1 global (Gemma 3 27B), MoE with
-/// alternating 128-token windows (gpt-oss-20b) and MLA (DeepSeek-V3).
-pub const SWEEP_MODELS: [&str; 6] = [
-    "llama-3.1-8b",
-    "llama-3.1-8b-as-mha",
-    "mistral-7b",
-    "gemma-3-27b",
-    "gpt-oss-20b",
-    "deepseek-v3",
-];
-
-/// Llama-3.1-8B with kv_heads = heads: what the KV would cost without GQA. Not a real model.
-pub fn llama_8b_as_mha() -> anyhow::Result<Architecture> {
-    let mut a = arch::resolve("llama-3.1-8b")?;
-    a.id = "llama-3.1-8b-as-mha".into();
-    a.name = "Llama-3.1-8B shape with MHA (what-if)".into();
-    a.kv_heads = a.heads;
-    a.published = None;
-    Ok(a)
-}
-
-fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
+fn sweep_report(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
     let contexts = parse_sweep(spec)?;
     let dir = crate::records::records_dir();
     let hw = hardware::resolve(&args.hardware, &dir)?;
@@ -622,69 +542,20 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
     {
         ids.insert(0, m.clone());
     }
-    let mut series = Vec::new();
-    let mut kv_label_used = String::new();
-    for id in &ids {
-        let a = if id == "llama-3.1-8b-as-mha" {
-            llama_8b_as_mha()?
-        } else {
-            arch::resolve(id)?
-        };
-        let mut s = settings(args, &a)?;
-        s.distribution = None;
-        s.tenants.clear();
-        let kv = s.kv_dtype.unwrap_or(if hw.id == hardware::THIS_MACHINE {
-            KvDtype::F32
-        } else {
-            KvDtype::Bf16
-        });
-        kv_label_used = super::kv_label(kv).to_string();
-        // Contexts beyond the model's maximum have no value (a request that long is refused).
-        let kv_bytes: Vec<Option<f64>> = contexts
-            .iter()
-            .map(|&c| {
-                (c <= a.max_context).then(|| kv_bytes_per_request(&a, kv, s.tp, c, s.block_tokens))
-            })
-            .collect();
-        s.context_tokens = contexts[0].min(a.max_context);
-        let (concurrency, note) = match plan(&a, &hw, &s) {
-            Ok(b) => (
-                Some(
-                    kv_bytes
-                        .iter()
-                        .map(|k| k.map(|k| max_concurrency(b.kv_pool_bytes_per_gpu, k)))
-                        .collect(),
-                ),
-                contexts
-                    .iter()
-                    .any(|&c| c > a.max_context)
-                    .then(|| format!("stops at its maximum context of {} tokens", a.max_context)),
-            ),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        let label = match &a.sliding_window {
-            Some(w) => format!(
-                "{} ({}, {} of {} layers windowed at {})",
-                a.id,
-                a.attention_kind(),
-                a.sliding_layers(),
-                a.layers,
-                w.tokens
-            ),
-            None => format!("{} ({})", a.id, a.attention_kind()),
-        };
-        series.push(SweepSeries {
-            label,
-            model: a.id.clone(),
-            attention: a.attention_kind().into(),
-            kv_bytes_per_request: kv_bytes,
-            max_concurrency: concurrency,
-            note,
-        });
-    }
+    let sweep = sweep(&ids, &hw, contexts, |a| settings(args, a))?;
+    let charts = sweep_charts(&sweep, args.block_size)?;
+    Ok(SweepReport {
+        sweep,
+        charts: charts.iter().map(|p| p.display().to_string()).collect(),
+    })
+}
+
+/// Draws KV bytes per request and max concurrency against the context, one line per model.
+fn sweep_charts(sweep: &Sweep, block_tokens: u64) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let dir = crate::plot::report_dir();
-    let x: Vec<f64> = contexts.iter().map(|&c| c as f64).collect();
-    let kv_series: Vec<crate::plot::Series> = series
+    let x: Vec<f64> = sweep.contexts.iter().map(|&c| c as f64).collect();
+    let kv_series: Vec<crate::plot::Series> = sweep
+        .series
         .iter()
         .map(|s| crate::plot::Series {
             name: s.label.clone(),
@@ -699,8 +570,8 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
         &dir.join("budget_kv_bytes_vs_context"),
         crate::plot::Axes {
             title: &format!(
-                "KV cache per request ({kv_label_used}, blocks of {})",
-                args.block_size
+                "KV cache per request ({}, blocks of {block_tokens})",
+                sweep.kv_cache_dtype
             ),
             x: "context (tokens)",
             y: "KV per request (GB)",
@@ -709,7 +580,8 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
         },
         &kv_series,
     )?;
-    let conc_series: Vec<crate::plot::Series> = series
+    let conc_series: Vec<crate::plot::Series> = sweep
+        .series
         .iter()
         .filter_map(|s| {
             Some(crate::plot::Series {
@@ -728,7 +600,7 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
             crate::plot::Axes {
                 title: &format!(
                     "Max concurrency on {} × {} (vLLM: pool / per-request KV)",
-                    args.tp, hw.id
+                    sweep.gpus, sweep.hardware
                 ),
                 x: "context (tokens)",
                 y: "max concurrent requests",
@@ -738,14 +610,7 @@ fn sweep(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
             &conc_series,
         )?);
     }
-    Ok(SweepReport {
-        hardware: hw.id,
-        gpus: args.tp,
-        kv_cache_dtype: kv_label_used,
-        contexts,
-        series,
-        charts: charts.iter().map(|p| p.display().to_string()).collect(),
-    })
+    Ok(charts)
 }
 
 impl fmt::Display for SweepReport {
@@ -753,10 +618,10 @@ impl fmt::Display for SweepReport {
         writeln!(
             f,
             "KV cache per request ({}) and max concurrency on {} × {}, by context:\n",
-            self.kv_cache_dtype, self.gpus, self.hardware
+            self.sweep.kv_cache_dtype, self.sweep.gpus, self.sweep.hardware
         )?;
         let mut header = vec!["model".to_string(), "attention".into(), "quantity".into()];
-        header.extend(self.contexts.iter().map(|c| {
+        header.extend(self.sweep.contexts.iter().map(|c| {
             if c % 1024 == 0 {
                 format!("{}k", c / 1024)
             } else {
@@ -764,7 +629,7 @@ impl fmt::Display for SweepReport {
             }
         }));
         let mut t = Table::new(header);
-        for s in &self.series {
+        for s in &self.sweep.series {
             let mut row = vec![s.model.clone(), s.attention.clone(), "KV/request".into()];
             row.extend(
                 s.kv_bytes_per_request
@@ -783,11 +648,48 @@ impl fmt::Display for SweepReport {
             t.row(row);
         }
         writeln!(f, "{t}")?;
-        for s in &self.series {
+        for s in &self.sweep.series {
             if let Some(n) = &s.note {
                 writeln!(f, "{}: {n}", s.model)?;
             }
         }
         writeln!(f, "\ncharts: {}", self.charts.join(", "))
+    }
+}
+
+/// The serving budget's part of `tour`.
+impl fmt::Display for BudgetTour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut t = Table::new([
+            "model",
+            "hardware",
+            "context",
+            "weights",
+            "KV/token",
+            "max concurrent",
+            "decode tok/s",
+            "$/1M out",
+        ]);
+        for l in &self.lines {
+            t.row([
+                l.model.clone(),
+                l.hardware.clone(),
+                thousands(l.context_tokens as f64, 0),
+                format!("{} {}", bytes(l.weight_bytes), l.weights_dtype),
+                bytes(l.kv_bytes_per_token),
+                format!("{:.1}", l.max_concurrency),
+                thousands(l.decode_tokens_per_s_aggregate, 0),
+                l.usd_per_mtok_output
+                    .map_or("-".into(), |v| format!("${v:.3}")),
+            ]);
+        }
+        write!(f, "{t}")?;
+        for n in &self.notes {
+            writeln!(f, "note: {n}")?;
+        }
+        writeln!(
+            f,
+            "(`llm-workbench budget --model ID --hardware ID --context N` for the full budget and vLLM flags; docs/serving-budget.md walks one by hand)"
+        )
     }
 }

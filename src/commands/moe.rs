@@ -1,41 +1,96 @@
-//! Chapter 06's demonstration for `tour`: the load of a balanced and a skewed router (with the
-//! histograms drawn into the report directory) and the MoE layer against its two dense
-//! baselines at one size.
+//! `llm-workbench moe`: chapter 06's demonstration. The load of a balanced and a skewed router
+//! (with the histograms drawn into the report directory) and the MoE layer against its two
+//! dense baselines at one size. `tour` runs it with the defaults.
 
+use crate::error::bad_input;
+use crate::output::{JsonFlag, emit};
 use crate::plot::{Axes, bar_chart, report_dir};
 use crate::table::{Table, thousands};
 use burn::tensor::Device;
 use ch06_moe::MoeConfig;
 use ch06_moe::demo::{LoadDemo, SpeedDemo, load_demo, speed_demo};
+use clap::Args;
 use serde::Serialize;
 use std::fmt;
 
+#[derive(Debug, Clone, Args)]
+pub struct MoeArgs {
+    #[command(flatten)]
+    pub out: JsonFlag,
+    /// Tokens routed in the load demonstration (the speed runs use half as many).
+    #[arg(long, default_value_t = 2048)]
+    pub tokens: usize,
+    /// Number of experts.
+    #[arg(long, default_value_t = 8)]
+    pub experts: usize,
+    /// Experts each token is sent to.
+    #[arg(long, default_value_t = 2)]
+    pub top_k: usize,
+    /// Capacity factor of the load demonstration: each expert keeps at most
+    /// `factor · tokens · top_k / experts` assignments, the rest are dropped.
+    #[arg(long, default_value_t = 1.25, allow_hyphen_values = true)]
+    pub capacity_factor: f64,
+    /// Skew of the second router: 0 is balanced, larger favours low-numbered experts.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub skew: f64,
+    /// Small sizes: 512 tokens for the load, 256 for the speed runs.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl Default for MoeArgs {
+    fn default() -> Self {
+        MoeArgs {
+            out: JsonFlag { json: false },
+            tokens: 2048,
+            experts: 8,
+            top_k: 2,
+            capacity_factor: 1.25,
+            skew: 1.0,
+            quick: false,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct MoeTour {
-    /// 8 experts, top-2, capacity factor 1.25: a balanced and a skewed router.
+    /// A balanced and a skewed router (8 experts, top-2, capacity factor 1.25 by default).
     pub loads: Vec<LoadDemo>,
     pub speed: SpeedDemo,
     pub charts: Vec<String>,
 }
 
-pub fn tour(quick: bool) -> anyhow::Result<MoeTour> {
+/// Runs the demonstration: a balanced and a skewed router, then MoE vs dense time.
+pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
+    let input = |e| bad_input("moe", e);
+    if !(args.skew.is_finite() && args.skew >= 0.0) {
+        return Err(bad_input(
+            "moe",
+            format!("--skew {}: must be zero or positive", args.skew),
+        ));
+    }
     let device = Device::flex();
     device.seed(6);
-    let tokens = if quick { 512 } else { 2048 };
-    let config = MoeConfig::new(256, 64, 8, 2).with_capacity_factor(Some(1.25));
+    let tokens = if args.quick { 512 } else { args.tokens };
+    if tokens == 0 {
+        return Err(bad_input("moe", "--tokens must be at least 1"));
+    }
+    let config = MoeConfig::new(256, 64, args.experts, args.top_k)
+        .with_capacity_factor(Some(args.capacity_factor));
+    config.validate().map_err(input)?;
     let mut loads = Vec::new();
     let mut charts = Vec::new();
     for (stem, skew) in [
         ("moe-tour-load-balanced", 0.0),
-        ("moe-tour-load-skewed", 1.0),
+        ("moe-tour-load-skewed", args.skew),
     ] {
-        let demo = load_demo(&config, tokens, skew, &device)?;
+        let demo = load_demo(&config, tokens, skew, &device).map_err(input)?;
         let bars: Vec<(String, f64)> = (demo.load.tokens_per_expert.iter().enumerate())
             .map(|(e, &n)| (format!("expert {e}"), n as f64))
             .collect();
         let title = format!(
-            "{} router, {tokens} tokens, top-2 of 8: tokens per expert",
-            demo.router
+            "{} router, {tokens} tokens, top-{} of {}: tokens per expert",
+            demo.router, args.top_k, args.experts
         );
         let axes = Axes {
             title: &title,
@@ -49,13 +104,18 @@ pub fn tour(quick: bool) -> anyhow::Result<MoeTour> {
         }
         loads.push(demo);
     }
-    let speed_config = MoeConfig::new(256, 512, 8, 2);
-    let speed = speed_demo(&speed_config, if quick { 256 } else { 1024 }, 5, &device)?;
+    let speed_config = MoeConfig::new(256, 512, args.experts, args.top_k);
+    let speed_tokens = if args.quick { 256 } else { tokens.div_ceil(2) };
+    let speed = speed_demo(&speed_config, speed_tokens, 5, &device).map_err(input)?;
     Ok(MoeTour {
         loads,
         speed,
         charts,
     })
+}
+
+pub fn run(args: &MoeArgs) -> anyhow::Result<()> {
+    emit(&demonstrate(args)?, args.out)
 }
 
 impl fmt::Display for MoeTour {

@@ -1,6 +1,6 @@
 //! `llm-workbench attention …`: chapter 02 from the command line.
 
-use crate::cli::{JsonFlag, emit};
+use crate::output::{JsonFlag, emit};
 use crate::table::Table;
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -137,6 +137,7 @@ pub struct SaturationArgs {
 pub struct VariantResult {
     pub variant: &'static str,
     pub time_s: f64,
+    /// The FLOPs this variant performs over its time.
     pub gflops: f64,
     /// Largest |ours − burn fused| over the output.
     pub max_abs_diff_vs_burn: f64,
@@ -149,6 +150,7 @@ pub struct CompareOutput {
     pub seq: usize,
     pub head_dim: usize,
     pub causal: bool,
+    /// FLOPs of the full computation; under a causal mask the tiled variant does half of them.
     pub flops: f64,
     pub variants: Vec<VariantResult>,
 }
@@ -216,7 +218,10 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
         head_dim: args.head_dim,
         value_dim: args.head_dim,
     };
-    let flops = attention_flops(dims, causal);
+    // The FLOPs each variant performs: burn's fused op and the step-by-step form compute the
+    // masked scores too; the tiled form skips the masked tiles.
+    let flops = attention_flops(dims, causal, false);
+    let tiled_flops = attention_flops(dims, causal, true);
 
     let timed = |f: &dyn Fn() -> Tensor<4>| {
         let _ = f(); // warm-up
@@ -236,22 +241,22 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
         gflops: flops / burn_time / 1e9,
         max_abs_diff_vs_burn: 0.0,
     }];
-    let ours: [(&'static str, &dyn Fn() -> Tensor<4>); 2] = [
-        ("steps", &|| {
+    let ours: [(&'static str, f64, &dyn Fn() -> Tensor<4>); 2] = [
+        ("steps", flops, &|| {
             attention(q.clone(), k.clone(), v.clone(), causal, None).expect("shapes checked above")
         }),
-        ("tiled", &|| {
+        ("tiled", tiled_flops, &|| {
             tiled_attention(q.clone(), k.clone(), v.clone(), causal, None, args.tile)
                 .expect("shapes checked above")
         }),
     ];
-    for (variant, f) in ours {
+    for (variant, variant_flops, f) in ours {
         let (out, time_s) = timed(f);
         let diff = (out - reference.clone()).abs().max().into_scalar::<f32>() as f64;
         variants.push(VariantResult {
             variant,
             time_s,
-            gflops: flops / time_s / 1e9,
+            gflops: variant_flops / time_s / 1e9,
             max_abs_diff_vs_burn: diff,
         });
     }

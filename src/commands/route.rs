@@ -1,24 +1,23 @@
-//! `llm-workbench route …` and `llm-workbench toolcall …`: read the files, call the pure
-//! functions, print tables (or `--json`), draw the chart, write the audit log.
+//! `llm-workbench route …`: read the catalog, workload, policy and evidence files, call the
+//! cost router, print tables (or `--json`), draw the chart, write the audit log.
 
-use super::audit::{self, AuditLine, OutcomeLine};
-use super::catalog::{self, Catalog, SelfHosted, SelfHostedQuote};
-use super::gate::{self, Scores};
-use super::plan::{self, Plan, SensitivityRow, TierRow};
-use super::policy::{self, Policy};
-use super::workload::{self, Ch01Tokenizers, Workload};
-use super::{litellm, ratio, usd, usd_per_task};
-use crate::cli::{JsonFlag, emit};
+use super::toolcall::load_scores;
 use crate::error::read_user_file;
+use crate::output::{JsonFlag, emit};
+use crate::router::audit::{self, AuditLine, OutcomeLine};
+use crate::router::catalog::{self, Catalog, budget_quote};
+use crate::router::gate::Scores;
+use crate::router::plan::{Plan, SensitivityRow, TierRow};
+use crate::router::policy::{self, Policy};
+use crate::router::workload::{self, Ch01Tokenizers, Workload};
+use crate::router::{litellm, ratio, route, usd, usd_per_task};
 use crate::table::{Table, thousands};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The shipped catalog and reference workload, embedded for the tour.
-const MODELS_YAML: &str = include_str!("../../data/models.yaml");
-const REFERENCE_YAML: &str = include_str!("../../data/workloads/reference.yaml");
+use crate::data::{MODELS_YAML, REFERENCE_WORKLOAD_YAML as REFERENCE_YAML, read_user_or_shipped};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -106,33 +105,12 @@ pub struct CompareArgs {
     pub out: JsonFlag,
 }
 
-#[derive(Debug, Args)]
-pub struct ToolcallArgs {
-    #[command(subcommand)]
-    pub sub: ToolcallSub,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ToolcallSub {
-    /// Score tool-call outputs (JSONL): valid-JSON and schema-match rates per model and task type.
-    Score(ScoreArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ScoreArgs {
-    /// Outputs (JSONL): {model, taskType?, output, expectedTool?, usage?}; may be repeated.
-    #[arg(long, required = true)]
-    pub outputs: Vec<PathBuf>,
-    #[command(flatten)]
-    pub out: JsonFlag,
-}
-
 fn name(path: &Path) -> String {
     path.display().to_string()
 }
 
 fn load_catalog(path: &Path) -> anyhow::Result<Catalog> {
-    let parsed = catalog::parse_with(&read_user_file(path)?, &name(path), &budget_quote);
+    let parsed = catalog::parse_with(&read_user_or_shipped(path)?, &name(path), &budget_quote);
     match parsed {
         Err(e) if path.extension().is_some_and(|x| x == "json") => {
             Err(crate::error::BadInput(format!(
@@ -142,35 +120,6 @@ fn load_catalog(path: &Path) -> anyhow::Result<Catalog> {
         }
         other => other,
     }
-}
-
-/// Prices a self-hosted entry with the serving budget (rental $/hour over roofline throughput).
-pub fn budget_quote(sh: &SelfHosted) -> anyhow::Result<SelfHostedQuote> {
-    let p = crate::budget::self_hosted_usd_per_mtok(&sh.architecture, &sh.hardware, sh.gpus)?;
-    if !(p.input_usd_per_mtok.is_finite() && p.output_usd_per_mtok.is_finite()) {
-        crate::bail_input!(
-            "the serving budget cannot price {} on {} × {}",
-            sh.architecture,
-            sh.gpus,
-            sh.hardware
-        );
-    }
-    Ok(SelfHostedQuote {
-        cost_input: p.input_usd_per_mtok,
-        cost_output: p.output_usd_per_mtok,
-        source: format!(
-            "serving budget: {} on {} × {} at ${:.2}/hour, batch {}, GPUs fully busy{}",
-            p.architecture_id,
-            p.gpus,
-            p.hardware_id,
-            p.usd_per_hour_total,
-            p.batch,
-            p.price_source
-                .map_or(String::new(), |s| format!("; rental price: {s}"))
-        ),
-        as_of: p.price_as_of,
-        usd_per_hour: Some(p.usd_per_hour_total),
-    })
 }
 
 fn load_policy(path: Option<&Path>, catalog: &Catalog) -> anyhow::Result<(Policy, String)> {
@@ -183,27 +132,6 @@ fn load_policy(path: Option<&Path>, catalog: &Catalog) -> anyhow::Result<(Policy
     };
     p.check_tiers(catalog, &file)?;
     Ok((p, file))
-}
-
-/// Scores outputs files; a run where no line could be read is bad input.
-fn load_scores(paths: &[PathBuf]) -> anyhow::Result<Scores> {
-    let inputs = paths
-        .iter()
-        .map(|p| Ok((name(p), read_user_file(p)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let scores = gate::score_files(&inputs);
-    if scores.scores.is_empty() {
-        let first = scores
-            .malformed
-            .first()
-            .map_or(String::new(), |m| format!("; first: {}", m.reason));
-        crate::bail_input!(
-            "{}: no output could be scored ({} malformed line(s){first})",
-            scores.files.join(", "),
-            scores.malformed_lines
-        );
-    }
-    Ok(scores)
 }
 
 /// Everything `route` prints.
@@ -220,19 +148,6 @@ pub struct RouteReport {
     pub audit_lines_written: Option<usize>,
     pub audit_file: Option<String>,
     pub chart: Vec<String>,
-}
-
-/// The per-tier table, the plan and its sensitivity for a loaded catalog and workload.
-pub fn route(
-    catalog: &Catalog,
-    policy: &Policy,
-    evidence: Option<&Scores>,
-    workload: &Workload,
-) -> anyhow::Result<(Vec<TierRow>, Plan, Vec<SensitivityRow>)> {
-    let tiers = plan::tier_table(catalog, workload);
-    let p = plan::plan(catalog, policy, evidence, workload)?;
-    let s = plan::sensitivity(catalog, policy, evidence, workload, &p);
-    Ok((tiers, p, s))
 }
 
 /// Draws the monthly cost per tier on a log scale (tiers span two orders of magnitude).
@@ -271,7 +186,7 @@ pub fn cost_chart(tiers: &[TierRow], workload: &Workload) -> anyhow::Result<Vec<
 fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let catalog = load_catalog(&args.catalog)?;
     let workload = workload::parse(
-        &read_user_file(&args.workload)?,
+        &read_user_or_shipped(&args.workload)?,
         &name(&args.workload),
         &Ch01Tokenizers,
     )?;
@@ -410,7 +325,7 @@ fn price_list(path: &Path) -> anyhow::Result<Vec<litellm::PriceEntry>> {
 }
 
 /// Runs `llm-workbench route …`.
-pub fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
+pub fn run(args: &RouteArgs) -> anyhow::Result<()> {
     match &args.sub {
         None => run_plan(&args.plan),
         Some(RouteSub::Review(r)) => run_review(r),
@@ -424,13 +339,6 @@ pub fn run_route(args: &RouteArgs) -> anyhow::Result<()> {
             );
             emit(&cmp, c.out)
         }
-    }
-}
-
-/// Runs `llm-workbench toolcall …`.
-pub fn run_toolcall(args: &ToolcallArgs) -> anyhow::Result<()> {
-    match &args.sub {
-        ToolcallSub::Score(s) => emit(&load_scores(&s.outputs)?, s.out),
     }
 }
 
@@ -642,5 +550,94 @@ impl std::fmt::Display for TourRoute {
             )?;
         }
         writeln!(f, "Chart: {}", self.chart.join(", "))
+    }
+}
+
+impl std::fmt::Display for audit::Review {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::table::Table;
+        let mut t = Table::new(["task type", "tier", "decisions", "spend"]);
+        for s in &self.spend {
+            t.row([
+                s.task_type.clone(),
+                s.tier.clone(),
+                s.decisions.to_string(),
+                usd(s.usd),
+            ]);
+        }
+        t.row([
+            "total".to_string(),
+            String::new(),
+            String::new(),
+            usd(self.usd_total),
+        ]);
+        writeln!(f, "Spend by task type and tier (audit log):\n{t}")?;
+        let mut t = Table::new(["task type", "tier", "outcomes", "failures", "failure rate"]);
+        for o in &self.outcomes {
+            t.row([
+                o.task_type.clone(),
+                o.tier.clone(),
+                o.outcomes.to_string(),
+                o.failures.to_string(),
+                format!("{:.1}%", 100.0 * o.failure_rate),
+            ]);
+        }
+        writeln!(f, "Outcomes:\n{t}")?;
+        if self.flags.is_empty() {
+            writeln!(f, "No flags: every task type stays where it is.")?;
+        }
+        for fl in &self.flags {
+            writeln!(f, "[{}] {}: {}", fl.kind, fl.task_type, fl.reason)?;
+        }
+        if self.malformed_lines > 0 {
+            writeln!(f, "{} malformed line(s) skipped:", self.malformed_lines)?;
+            for b in &self.malformed {
+                writeln!(f, "  {}: {}", b.at, b.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for litellm::Comparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut t = crate::table::Table::new([
+            "model (A)",
+            "model (B)",
+            "in A",
+            "in B",
+            "out A",
+            "out B",
+            "B / A at 1000+300",
+        ]);
+        let p = |v: f64| crate::table::thousands(v, 3);
+        for d in &self.matched {
+            t.row([
+                d.id_a.clone(),
+                d.id_b.clone(),
+                p(d.input_a),
+                p(d.input_b),
+                p(d.output_a),
+                p(d.output_b),
+                format!("{:.2}", d.b_over_a),
+            ]);
+        }
+        writeln!(
+            f,
+            "Prices in USD per 1M tokens. A = {}, B = {}",
+            self.file_a, self.file_b
+        )?;
+        writeln!(f, "{t}")?;
+        writeln!(
+            f,
+            "{} model(s) only in A{}; {} only in B.",
+            self.only_in_a.len(),
+            if self.only_in_a.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.only_in_a.join(", "))
+            },
+            self.only_in_b
+        )
     }
 }
