@@ -1,5 +1,5 @@
 //! Runs Jupyter notebooks written for the evcxr Rust kernel the way a learner would: every code
-//! cell, top to bottom, in one evcxr context per notebook. The first cell that fails to compile,
+//! cell, top to bottom, each notebook starting from a cleared context. The first cell that fails to compile,
 //! panics, returns an error through `?` or writes to stderr stops its notebook and is reported
 //! by notebook and cell number; the exit code is 1 when any notebook failed and 2 when a
 //! notebook cannot be read.
@@ -225,22 +225,48 @@ fn describe_error(error: &evcxr::Error, source: &str) -> String {
     text.trim_end().to_owned()
 }
 
+/// One evcxr context, kept from notebook to notebook: `:clear` between two notebooks drops every
+/// variable, item and dependency and restarts the process that runs the cells, as a fresh
+/// kernel would, but keeps evcxr's rust-analyzer and build directory warm, which saves the
+/// start-up of each.
+struct Kernel {
+    context: CommandContext,
+    printed: Printed,
+}
+
+impl Kernel {
+    fn start() -> Result<Kernel, String> {
+        let (mut context, outputs) =
+            CommandContext::new().map_err(|e| format!("evcxr did not start: {e}"))?;
+        let printed = Printed::collect(outputs);
+        // By default evcxr catches a cell's panic and carries on; let it end the cell's process
+        // instead, so that `execute` reports it.
+        context
+            .execute(":preserve_vars_on_panic 0")
+            .map_err(|e| format!("evcxr did not take its settings: {e}"))?;
+        Ok(Kernel { context, printed })
+    }
+
+    /// Forgets the previous notebook: what the next one sees is what a new kernel would show.
+    fn clear(&mut self) -> Result<(), String> {
+        self.context
+            .execute(":clear")
+            .map_err(|e| format!("evcxr did not clear its state: {e}"))?;
+        self.printed.take(&mut CellResult::default());
+        Ok(())
+    }
+}
+
 /// Runs every code cell of one notebook; returns each executed cell's result and whether all
 /// of them succeeded.
 fn run_cells(
+    kernel: &mut Kernel,
     label: &str,
     cells: &[CodeCell],
     watchdog: &Mutex<Option<(Instant, String)>>,
     verbose: bool,
 ) -> Result<Vec<(usize, CellResult)>, String> {
-    let (mut context, outputs) =
-        CommandContext::new().map_err(|e| format!("evcxr did not start: {e}"))?;
-    let printed = Printed::collect(outputs);
-    // By default evcxr catches a cell's panic and carries on; let it end the cell's process
-    // instead, so that `execute` reports it.
-    context
-        .execute(":preserve_vars_on_panic 0")
-        .map_err(|e| format!("evcxr did not take its settings: {e}"))?;
+    let Kernel { context, printed } = kernel;
     let mut results = Vec::new();
     for cell in cells {
         if cell.source.trim().is_empty() {
@@ -394,6 +420,7 @@ fn main() -> ExitCode {
     let start_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let (mut passed, mut failed, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
+    let mut kernel: Option<Kernel> = None;
     for path in &options.notebooks {
         let path = start_dir.join(path);
         let label = path.file_name().map_or(path.display().to_string(), |n| {
@@ -420,8 +447,19 @@ fn main() -> ExitCode {
         }
         eprintln!("{label} ({} code cells)", cells.len());
         let notebook_started = Instant::now();
-        let results = match run_cells(&label, &cells, &watchdog, options.verbose) {
-            Ok(results) => results,
+        let ran = match kernel.take() {
+            Some(mut warm) => warm.clear().map(|()| warm),
+            None => Kernel::start(),
+        }
+        .and_then(|mut warm| {
+            let results = run_cells(&mut warm, &label, &cells, &watchdog, options.verbose)?;
+            Ok((warm, results))
+        });
+        let results = match ran {
+            Ok((warm, results)) => {
+                kernel = Some(warm);
+                results
+            }
             Err(message) => {
                 eprintln!("FAILED {label}: {message}");
                 failed.push(label);
@@ -429,10 +467,14 @@ fn main() -> ExitCode {
             }
         };
         let ok = results.iter().all(|(_, r)| r.error.is_none());
+        if !ok {
+            // A notebook that failed may have left its process in any state: start afresh.
+            kernel = None;
+        }
         let cells_seconds: f64 = results.iter().map(|(_, r)| r.seconds).sum();
         let run_seconds: f64 = results.iter().map(|(_, r)| r.run_seconds).sum();
         eprintln!(
-            "{label}: {} in {:.0} s (compiling {:.0} s, running {:.0} s, starting evcxr {:.0} s)",
+            "{label}: {} in {:.0} s (compiling {:.0} s, running {:.0} s, starting or clearing evcxr {:.0} s)",
             if ok { "passed" } else { "FAILED" },
             notebook_started.elapsed().as_secs_f64(),
             cells_seconds - run_seconds,
