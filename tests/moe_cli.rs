@@ -38,6 +38,23 @@ fn moe_json_reports_load_and_speed() {
             .collect();
         // Every token is routed to exactly top_k experts.
         assert_eq!(per_expert.iter().sum::<u64>(), 512);
+        // Capacity (factor 1.25): each expert keeps at most ⌈1.25 · 512 · 1 / 4⌉ = 160 of its
+        // assignments, and the drop rate is what it did not keep.
+        let kept: Vec<u64> = l["load"]["kept_per_expert"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect();
+        for (k, r) in kept.iter().zip(&per_expert) {
+            assert_eq!(*k, (*r).min(160), "kept {kept:?} of routed {per_expert:?}");
+        }
+        let dropped = 512 - kept.iter().sum::<u64>();
+        let drop_rate = l["load"]["drop_rate"].as_f64().unwrap();
+        assert!(
+            (drop_rate - dropped as f64 / 512.0).abs() < 1e-12,
+            "{drop_rate}"
+        );
     }
     // The skewed router loads expert 0 more than the balanced one does.
     let first = |i: usize| loads[i]["load"]["tokens_per_expert"][0].as_u64().unwrap();
@@ -54,6 +71,10 @@ fn bad_moe_input_exits_2_with_one_line() {
         &["--capacity-factor", "-1"][..],
         &["--skew", "-0.5"][..],
         &["--tokens", "0"][..],
+        &["--tokens", "100000000"][..],
+        &["--experts", "1000000", "--top-k", "1"][..],
+        &["--tokens", "65536", "--experts", "256"][..],
+        &["--quick", "--tokens", "64"][..],
         &["--top-k", "two"][..],
     ] {
         let out = run(args);

@@ -13,6 +13,13 @@ use clap::Args;
 use serde::Serialize;
 use std::fmt;
 
+/// Sizes that keep the demonstration within about a GiB: the speed run's dense baseline is
+/// `experts × 512` wide (at 256 experts, three 256 × 131,072 f32 matrices, 384 MiB), and its
+/// activations are `speed tokens × experts × 512` floats, held under `MAX_DENSE_BYTES`.
+const MAX_TOKENS: usize = 65_536;
+const MAX_EXPERTS: usize = 256;
+const MAX_DENSE_BYTES: usize = 1 << 30;
+
 #[derive(Debug, Clone, Args)]
 pub struct MoeArgs {
     #[command(flatten)]
@@ -34,7 +41,7 @@ pub struct MoeArgs {
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub skew: f64,
     /// Small sizes: 512 tokens for the load, 256 for the speed runs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tokens")]
     pub quick: bool,
 }
 
@@ -72,8 +79,21 @@ pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
     let device = Device::flex();
     device.seed(6);
     let tokens = if args.quick { 512 } else { args.tokens };
-    if tokens == 0 {
-        return Err(bad_input("moe", "--tokens must be at least 1"));
+    if !(1..=MAX_TOKENS).contains(&tokens) {
+        return Err(bad_input(
+            "moe",
+            format!("--tokens {tokens}: must be from 1 to {MAX_TOKENS}"),
+        ));
+    }
+    // The dense baseline of the speed run is `experts` times as wide as one expert.
+    if args.experts > MAX_EXPERTS {
+        return Err(bad_input(
+            "moe",
+            format!(
+                "--experts {}: at most {MAX_EXPERTS} (the dense baseline grows with it)",
+                args.experts
+            ),
+        ));
     }
     let config = MoeConfig::new(256, 64, args.experts, args.top_k)
         .with_capacity_factor(Some(args.capacity_factor));
@@ -106,6 +126,19 @@ pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
     }
     let speed_config = MoeConfig::new(256, 512, args.experts, args.top_k);
     let speed_tokens = if args.quick { 256 } else { tokens.div_ceil(2) };
+    let dense_bytes = speed_tokens * args.experts * 512 * 4;
+    if dense_bytes > MAX_DENSE_BYTES {
+        return Err(bad_input(
+            "moe",
+            format!(
+                "--tokens {tokens} with --experts {}: the dense baseline's activations would take \
+                 {} MiB, more than {} MiB; use fewer tokens or experts",
+                args.experts,
+                dense_bytes >> 20,
+                MAX_DENSE_BYTES >> 20
+            ),
+        ));
+    }
     let speed = speed_demo(&speed_config, speed_tokens, 5, &device).map_err(input)?;
     Ok(MoeTour {
         loads,

@@ -17,6 +17,8 @@ use crate::error::CacheError;
 use burn::tensor::{Device, Tensor};
 
 /// KV bytes of `tokens` positions by formula: `2 × layers × kv_heads × head_dim × bytes × tokens`.
+/// Saturates at `u64::MAX` instead of overflowing: the serving budget feeds it sizes read from
+/// a user's config file.
 pub fn kv_bytes_formula(
     layers: usize,
     kv_heads: usize,
@@ -24,7 +26,9 @@ pub fn kv_bytes_formula(
     bytes_per_number: usize,
     tokens: usize,
 ) -> u64 {
-    2 * (layers * kv_heads * head_dim * bytes_per_number * tokens) as u64
+    [layers, kv_heads, head_dim, bytes_per_number, tokens]
+        .into_iter()
+        .fold(2u64, |product, n| product.saturating_mul(n as u64))
 }
 
 /// Per-layer K and V buffers of `shape`, zeroed: the storage the pre-allocated, sliding-window
