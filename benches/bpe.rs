@@ -14,11 +14,10 @@ use llm_workbench::alloc::CountingAlloc;
 use llm_workbench::bench::{bytes_of, median_time};
 use llm_workbench::records::{Record, Throughput as RecThroughput};
 use std::time::Duration;
-use tokenizers::models::bpe::{BPE, BpeTrainer};
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{PreTokenizerWrapper, SplitDelimiterBehavior, TokenizerBuilder, TokenizerImpl};
+
+/// The `tokenizers` trainer configured as in chapter 01's parity test (one definition for both).
+#[path = "../chapters/01-bpe/tests/common/hf_trainer.rs"]
+mod hf_trainer;
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
@@ -120,36 +119,6 @@ fn bench_encode(c: &mut Criterion) {
     }
 }
 
-fn hf_train(text: &str) -> usize {
-    let byte_level = ByteLevel::new(false, true, false);
-    let split = Split::new(
-        SplitPattern::Regex(Pattern::Cl100k.regex().unwrap().into()),
-        SplitDelimiterBehavior::Isolated,
-        false,
-    )
-    .unwrap();
-    let pre: PreTokenizerWrapper = Sequence::new(vec![split.into(), byte_level.into()]).into();
-    let mut tok: TokenizerImpl<
-        BPE,
-        tokenizers::NormalizerWrapper,
-        PreTokenizerWrapper,
-        tokenizers::PostProcessorWrapper,
-        tokenizers::DecoderWrapper,
-    > = TokenizerBuilder::new()
-        .with_model(BPE::default())
-        .with_pre_tokenizer(Some(pre))
-        .build()
-        .unwrap();
-    let mut trainer = BpeTrainer::builder()
-        .vocab_size(TRAIN_VOCAB)
-        .min_frequency(0)
-        .show_progress(false)
-        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
-        .build();
-    tok.train(&mut trainer, [text].into_iter()).unwrap();
-    tok.get_vocab_size(false)
-}
-
 fn bench_train(c: &mut Criterion) {
     tokenizers::utils::parallelism::set_parallelism(false);
     let text = corpus();
@@ -176,7 +145,12 @@ fn bench_train(c: &mut Criterion) {
                     .len()
             }),
         ),
-        ("tokenizers", Box::new(|| hf_train(&text))),
+        (
+            "tokenizers",
+            Box::new(|| {
+                hf_trainer::hf_train(&text, TRAIN_VOCAB, Pattern::Cl100k).get_vocab_size(false)
+            }),
+        ),
     ];
     let mut group = c.benchmark_group("bpe/train_cl100k_pattern");
     group.sample_size(10);

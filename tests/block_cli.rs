@@ -46,7 +46,8 @@ fn params_of_the_shipped_smollm2_config() {
 
 #[test]
 fn bad_configs_exit_2_naming_the_field() {
-    let base = r#""hidden_size": 64, "intermediate_size": 128, "vocab_size": 100"#;
+    let base =
+        r#""model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "vocab_size": 100"#;
     let heads = write_config(
         "heads.json",
         &format!(r#"{{{base}, "num_attention_heads": 5, "num_hidden_layers": 2}}"#),
@@ -80,6 +81,14 @@ fn bad_configs_exit_2_naming_the_field() {
     assert_bad_input(
         &["block", "params", "--config", typo.to_str().unwrap()],
         "num_layers",
+    );
+    let falcon = write_config(
+        "falcon.json",
+        r#"{"model_type": "falcon", "hidden_size": 64, "num_attention_heads": 4}"#,
+    );
+    assert_bad_input(
+        &["block", "params", "--config", falcon.to_str().unwrap()],
+        "\"falcon\" is not a family this reader knows (supported: llama, mistral,",
     );
     let broken = write_config("broken.json", "{ \"hidden_size\": ");
     assert_bad_input(

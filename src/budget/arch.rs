@@ -7,6 +7,8 @@
 
 use crate::bail_input;
 use crate::error::bad_input;
+use ch03_transformer_block::HfConfig;
+use ch03_transformer_block::hf;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -364,18 +366,15 @@ fn native_weights(root: &serde_json::Value) -> Option<NativeWeights> {
     }
 }
 
-/// Reads an architecture from a Hugging Face `config.json` (Llama, Mistral, Mixtral, Qwen2/3,
-/// Qwen3-MoE, Gemma 2/3, gpt-oss, DeepSeek-V2/V3, GPT-2 field names). A missing field that the
-/// budget needs is bad input naming it.
+/// Reads an architecture from a Hugging Face `config.json` (the `model_type`s of
+/// [`hf::FAMILIES`]: Llama, Mistral, Mixtral, Qwen2/2-MoE/3/3-MoE, Gemma 1–3, gpt-oss,
+/// DeepSeek-V2/V3, GPT-2). The shape fields and their per-family defaults are chapter 03's
+/// reader, so the budget and `block params` count a file alike; MoE, MLA and sliding-window
+/// fields are read here. A missing field the budget needs is bad input naming it.
 pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<Architecture> {
-    // Multimodal configs (Gemma 3) keep the language model in `text_config`.
-    let c = root.get("text_config").unwrap_or(root);
-    let model_type = c
-        .get("model_type")
-        .or_else(|| root.get("model_type"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string();
+    let shape = HfConfig::from_value(root).map_err(|e| bad_input(origin, e))?;
+    let model_type = shape.family.model_type;
+    let c = hf::text_config(root);
     let num = |keys: &[&str]| -> Option<u64> {
         keys.iter()
             .find_map(|k| c.get(*k).and_then(serde_json::Value::as_u64))
@@ -389,10 +388,12 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         })
     };
     let is_gpt2 = model_type == "gpt2";
-    let layers = need(&["num_hidden_layers", "n_layer"])?;
-    let hidden = need(&["hidden_size", "n_embd"])?;
-    let heads = need(&["num_attention_heads", "n_head"])?;
-    let kv_heads = num(&["num_key_value_heads"]).unwrap_or(heads);
+    let (layers, hidden, heads, kv_heads) = (
+        shape.num_hidden_layers as u64,
+        shape.hidden_size as u64,
+        shape.num_attention_heads as u64,
+        shape.num_key_value_heads as u64,
+    );
     let mla = c
         .get("kv_lora_rank")
         .and_then(|v| v.as_u64())
@@ -403,47 +404,17 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
             v_head_dim: num(&["v_head_dim"]).unwrap_or(128),
             q_lora_rank: num(&["q_lora_rank"]),
         });
-    // head_dim: explicit when the config has it. Families whose head_dim is decoupled from
-    // hidden/heads must state it; the classic families define it as hidden/heads (that is what
-    // their modelling code does when the field is absent).
-    let head_dim = match (num(&["head_dim"]), &mla) {
-        (_, Some(m)) => m.qk_nope_head_dim + m.qk_rope_head_dim,
-        (Some(d), None) => d,
-        (None, None) => {
-            const DECOUPLED: [&str; 6] = [
-                "gemma2",
-                "gemma3",
-                "gemma3_text",
-                "qwen3",
-                "qwen3_moe",
-                "gpt_oss",
-            ];
-            if DECOUPLED.contains(&model_type.as_str()) {
-                bail_input!(
-                    "{origin}: missing field `head_dim`: {model_type} does not use hidden_size / num_attention_heads"
-                );
-            }
-            if heads == 0 || hidden % heads != 0 {
-                bail_input!(
-                    "{origin}: missing field `head_dim` and hidden_size is not a multiple of num_attention_heads"
-                );
-            }
-            hidden / heads
-        }
+    let head_dim = match &mla {
+        Some(m) => m.qk_nope_head_dim + m.qk_rope_head_dim,
+        None => shape.head_dim().map_err(|e| bad_input(origin, e))? as u64,
     };
-    let intermediate = match num(&["intermediate_size", "n_inner"]) {
-        Some(v) => v,
-        None if is_gpt2 => 4 * hidden,
-        None => need(&["intermediate_size"])?,
+    let intermediate = shape.intermediate_size as u64;
+    let vocab = shape.vocab_size as u64;
+    let max_context = match shape.max_position_embeddings {
+        Some(tokens) => tokens as u64,
+        None => need(&["max_position_embeddings", "n_positions"])?,
     };
-    let vocab = need(&["vocab_size"])?;
-    let max_context = need(&["max_position_embeddings", "n_positions"])?;
-    let tied_embeddings = c
-        .get("tie_word_embeddings")
-        .or_else(|| root.get("tie_word_embeddings"))
-        .and_then(|v| v.as_bool())
-        // transformers' PretrainedConfig defaults to tied.
-        .unwrap_or(true);
+    let tied_embeddings = shape.tie_word_embeddings;
 
     let experts = num(&["num_local_experts", "num_experts", "n_routed_experts"]).filter(|&e| e > 1);
     let moe = match experts {
@@ -451,9 +422,19 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
             experts,
             active_experts: need(&["num_experts_per_tok", "experts_per_token"])?,
             expert_intermediate: num(&["moe_intermediate_size"]).unwrap_or(intermediate),
-            shared_experts: num(&["n_shared_experts"]).unwrap_or(0),
-            shared_intermediate: num(&["moe_intermediate_size"]).unwrap_or(0)
-                * u64::from(num(&["n_shared_experts"]).unwrap_or(0) > 0),
+            // DeepSeek: `n_shared_experts` as wide as a routed one; Qwen2-MoE: one shared
+            // expert of `shared_expert_intermediate_size`.
+            shared_experts: match num(&["shared_expert_intermediate_size"]) {
+                Some(w) if w > 0 => 1,
+                _ => num(&["n_shared_experts"]).unwrap_or(0),
+            },
+            shared_intermediate: match num(&["shared_expert_intermediate_size"]) {
+                Some(w) if w > 0 => w,
+                _ => {
+                    num(&["moe_intermediate_size"]).unwrap_or(0)
+                        * u64::from(num(&["n_shared_experts"]).unwrap_or(0) > 0)
+                }
+            },
             dense_layers: num(&["first_k_dense_replace"]).unwrap_or(0),
         }),
         None => None,
@@ -477,7 +458,7 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
             .collect();
         p.contains('L').then_some(p)
     } else {
-        match model_type.as_str() {
+        match model_type {
             "gemma2" => Some("LG".to_string()),
             "gemma3" | "gemma3_text" => {
                 let n = num(&["sliding_window_pattern"]).unwrap_or(6).max(1) as usize;
@@ -496,7 +477,7 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
     let attention_bias =
         if is_gpt2 || c.get("attention_bias").and_then(|v| v.as_bool()) == Some(true) {
             AttentionBias::All
-        } else if model_type == "qwen2" {
+        } else if model_type == "qwen2" || model_type == "qwen2_moe" {
             AttentionBias::Qkv
         } else {
             AttentionBias::None
@@ -507,7 +488,7 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         .filter(|s| !s.is_empty())
         .unwrap_or(origin)
         .to_string();
-    let family = family_traits(&model_type);
+    let family = family_traits(model_type);
     let arch = Architecture {
         id: Path::new(origin)
             .file_stem()

@@ -4,14 +4,10 @@ mod common;
 
 use ch01_bpe::hf::{from_tokenizer_json, to_tokenizer_json};
 use ch01_bpe::{FastTrainer, Merge, Pattern, TieBreak, Tokenizer, TrainConfig, train};
+use common::hf_trainer::hf_train;
 use proptest::prelude::*;
 use std::collections::HashSet;
 use std::sync::LazyLock;
-use tokenizers::models::bpe::{BPE, BpeTrainer};
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{PreTokenizerWrapper, SplitDelimiterBehavior, TokenizerBuilder, TokenizerImpl};
 
 type HfTokenizer = tokenizers::Tokenizer;
 
@@ -97,41 +93,9 @@ fn corrupt_tokenizer_json_is_refused_with_the_field() {
 
 /// The `tokenizers` trainer set up like ours: the 256-character byte-level alphabet, the same
 /// split pattern, no minimum frequency, one thread.
-fn hf_train(text: &str, vocab_size: usize, pattern: Pattern) -> Vec<(String, String)> {
-    tokenizers::utils::parallelism::set_parallelism(false);
-    let byte_level = ByteLevel::new(false, true, false);
-    let pre: PreTokenizerWrapper = match pattern.regex() {
-        None => byte_level.into(),
-        Some(re) => Sequence::new(vec![
-            Split::new(
-                SplitPattern::Regex(re.into()),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )
-            .unwrap()
-            .into(),
-            byte_level.into(),
-        ])
-        .into(),
-    };
-    let mut tok: TokenizerImpl<
-        BPE,
-        tokenizers::NormalizerWrapper,
-        PreTokenizerWrapper,
-        tokenizers::PostProcessorWrapper,
-        tokenizers::DecoderWrapper,
-    > = TokenizerBuilder::new()
-        .with_model(BPE::default())
-        .with_pre_tokenizer(Some(pre))
-        .build()
-        .unwrap();
-    let mut trainer = BpeTrainer::builder()
-        .vocab_size(vocab_size)
-        .min_frequency(0)
-        .show_progress(false)
-        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
-        .build();
-    tok.train(&mut trainer, [text].into_iter()).unwrap();
+/// The merges `tokenizers`' trainer learns, as byte-level strings.
+fn hf_merges(text: &str, vocab_size: usize, pattern: Pattern) -> Vec<(String, String)> {
+    let tok = hf_train(text, vocab_size, pattern);
     let json: serde_json::Value = serde_json::from_str(&tok.to_string(false).unwrap()).unwrap();
     json["model"]["merges"]
         .as_array()
@@ -171,7 +135,7 @@ fn with_the_same_tie_break_our_merges_equal_the_tokenizers_trainer() {
     let text = common::all_text();
     for pattern in Pattern::ALL {
         let (_, ours) = our_merges(&text, 1000, pattern, TieBreak::ByteLevelOrder);
-        let theirs = hf_train(&text, 1000, pattern);
+        let theirs = hf_merges(&text, 1000, pattern);
         assert_eq!(ours.len(), 1000 - 256);
         assert_eq!(ours, theirs, "{pattern}");
     }
@@ -183,7 +147,7 @@ fn with_our_default_tie_break_merges_agree_until_the_first_tie_the_orders_decide
     let mut diverged = 0;
     for pattern in Pattern::ALL {
         let (merges, ours) = our_merges(&text, 1000, pattern, TieBreak::LowestIds);
-        let theirs = hf_train(&text, 1000, pattern);
+        let theirs = hf_merges(&text, 1000, pattern);
         let Some(first) = ours.iter().zip(&theirs).position(|(a, b)| a != b) else {
             assert_eq!(ours, theirs);
             continue;

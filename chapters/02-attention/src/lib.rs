@@ -13,7 +13,8 @@
 //!    FlashAttention.
 //! 4. [`mha`]: multi-head self-attention as a burn `Module`.
 //! 5. [`lookup`]: attention as a soft dictionary lookup on real tokens, for the heatmap.
-//! 6. [`reference`]: an independent ndarray implementation (plain loops, f64 accumulation)
+//! 6. [`timing`]: how every chapter times its code (warm-up, then the median of repeated runs).
+//! 7. [`reference`]: an independent ndarray implementation (plain loops, f64 accumulation)
 //!    that the tests compare everything against, together with burn's own fused `attention`.
 //!
 //! Every entry point checks shapes at the boundary and returns an [`AttentionError`] instead of
@@ -26,9 +27,10 @@ pub mod reference;
 pub mod saturation;
 pub mod steps;
 pub mod tiled;
+pub mod timing;
 
 pub use check::{AttentionDims, AttentionError, check_inputs};
-pub use mha::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig};
+pub use mha::{MultiHeadSelfAttention, MultiHeadSelfAttentionConfig, merge_heads, split_heads};
 pub use steps::{attention, attention_weights, causal_mask, padding_mask};
 pub use tiled::tiled_attention;
 

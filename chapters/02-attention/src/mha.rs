@@ -59,20 +59,21 @@ pub struct MultiHeadSelfAttention {
     pub head_dim: usize,
 }
 
+/// `[b, s, heads·head_dim]` → `[b, heads, s, head_dim]`: each head's slice of the projection
+/// becomes its own sequence of vectors.
+pub fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
+    let [b, s, width] = x.dims();
+    x.reshape([b, s, heads, width / heads]).swap_dims(1, 2)
+}
+
+/// `[b, heads, s, head_dim]` → `[b, s, heads·head_dim]`: the heads side by side again, ready
+/// for the output projection.
+pub fn merge_heads(x: Tensor<4>) -> Tensor<3> {
+    let [b, h, s, d] = x.dims();
+    x.swap_dims(1, 2).reshape([b, s, h * d])
+}
+
 impl MultiHeadSelfAttention {
-    /// `[b, s, d_model]` → `[b, h, s, head_dim]`
-    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
-        let [b, s, _] = x.dims();
-        x.reshape([b, s, self.n_heads, self.head_dim])
-            .swap_dims(1, 2)
-    }
-
-    /// `[b, h, s, head_dim]` → `[b, s, d_model]`
-    fn merge_heads(&self, x: Tensor<4>) -> Tensor<3> {
-        let [b, h, s, d] = x.dims();
-        x.swap_dims(1, 2).reshape([b, s, h * d])
-    }
-
     /// Self-attention over `x: [b, s, d_model]`; `mask` (`true` = masked) broadcastable to
     /// `[b, h, s, s]`. Returns `[b, s, d_model]`.
     pub fn forward(
@@ -89,10 +90,10 @@ impl MultiHeadSelfAttention {
                 expected: d_model,
             });
         }
-        let q = self.split_heads(self.query.forward(x.clone()));
-        let k = self.split_heads(self.key.forward(x.clone()));
-        let v = self.split_heads(self.value.forward(x));
+        let q = split_heads(self.query.forward(x.clone()), self.n_heads);
+        let k = split_heads(self.key.forward(x.clone()), self.n_heads);
+        let v = split_heads(self.value.forward(x), self.n_heads);
         let context = attention(q, k, v, causal, mask)?; // [b, h, s, head_dim]
-        Ok(self.output.forward(self.merge_heads(context)))
+        Ok(self.output.forward(merge_heads(context)))
     }
 }

@@ -5,10 +5,20 @@
 use burn::tensor::{Bool, Tensor};
 use ndarray::{Array4, ArrayView4};
 
+/// A float tensor's values (converted to f32 whatever the backend stores) and its shape: the
+/// one place the chapters' references read a burn tensor.
+pub fn values<const D: usize>(t: &Tensor<D>) -> (Vec<f32>, [usize; D]) {
+    let data = t
+        .to_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("a float tensor");
+    (data, t.dims())
+}
+
 /// A burn tensor as an ndarray array (copies the data).
 pub fn to_array(t: &Tensor<4>) -> Array4<f32> {
-    let dims = t.dims();
-    let data = t.to_data().try_to_vec::<f32>().expect("an f32 tensor");
+    let (data, dims) = values(t);
     Array4::from_shape_vec(dims, data).expect("shape matches data")
 }
 

@@ -16,12 +16,12 @@
 //! repeated for the `heads / kv_heads` query heads that share it, *after* the cache, so the
 //! cache holds only `kv_heads` heads.
 
-use crate::rope::{RopeStyle, apply_rope};
+use crate::rope::{Llama3RopeScaling, Rope, RopeStyle};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
-use ch02_attention::{AttentionError, attention, causal_mask};
+use ch02_attention::{AttentionError, attention, causal_mask, merge_heads, split_heads};
 
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {
@@ -31,6 +31,9 @@ pub struct SelfAttentionConfig {
     pub head_dim: usize,
     #[config(default = 10000.0)]
     pub rope_theta: f64,
+    /// Llama 3.1's long-context rescaling of the RoPE frequencies, if the model uses it.
+    #[config(default = "None")]
+    pub rope_scaling: Option<Llama3RopeScaling>,
     #[config(default = 0.02)]
     pub init_std: f64,
 }
@@ -55,7 +58,10 @@ impl SelfAttentionConfig {
             heads: self.heads,
             kv_heads: self.kv_heads,
             head_dim: self.head_dim,
-            rope_theta: self.rope_theta,
+            rope: Rope {
+                theta: self.rope_theta,
+                llama3: self.rope_scaling,
+            },
         }
     }
 }
@@ -114,7 +120,8 @@ pub struct SelfAttention {
     pub heads: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
-    pub rope_theta: f64,
+    #[module(skip)]
+    pub rope: Rope,
 }
 
 /// One step's queries and its new keys and values, RoPE already applied to q and k.
@@ -129,19 +136,14 @@ pub struct Qkv {
 }
 
 impl SelfAttention {
-    fn split(&self, x: Tensor<3>, heads: usize) -> Tensor<4> {
-        let [b, s, _] = x.dims();
-        x.reshape([b, s, heads, self.head_dim]).swap_dims(1, 2)
-    }
-
     /// Projects `x: [b, s, hidden]` at positions `start..start+s` and rotates q and k.
     pub fn project(&self, x: Tensor<3>, start: usize) -> Qkv {
-        let q = self.split(self.q_proj.forward(x.clone()), self.heads);
-        let k = self.split(self.k_proj.forward(x.clone()), self.kv_heads);
-        let v = self.split(self.v_proj.forward(x), self.kv_heads);
+        let q = split_heads(self.q_proj.forward(x.clone()), self.heads);
+        let k = split_heads(self.k_proj.forward(x.clone()), self.kv_heads);
+        let v = split_heads(self.v_proj.forward(x), self.kv_heads);
         Qkv {
-            q: apply_rope(q, start, self.rope_theta, RopeStyle::SplitHalves),
-            k: apply_rope(k, start, self.rope_theta, RopeStyle::SplitHalves),
+            q: self.rope.apply(q, start, RopeStyle::SplitHalves),
+            k: self.rope.apply(k, start, RopeStyle::SplitHalves),
             v,
         }
     }
@@ -170,10 +172,12 @@ impl SelfAttention {
         v: Tensor<4>,
     ) -> Result<Tensor<3>, AttentionError> {
         let context = self.grouped_attention(q, k, v)?; // [b, h, s_q, d]
-        let [b, h, s, d] = context.dims();
-        Ok(self
-            .o_proj
-            .forward(context.swap_dims(1, 2).reshape([b, s, h * d])))
+        Ok(self.output(context))
+    }
+
+    /// The heads' results `[b, heads, s, d]` side by side and through `o_proj`: `[b, s, hidden]`.
+    pub fn output(&self, context: Tensor<4>) -> Tensor<3> {
+        self.o_proj.forward(merge_heads(context))
     }
 
     /// Self-attention over `x: [b, s, hidden]` at positions `start..start+s`, no cache.

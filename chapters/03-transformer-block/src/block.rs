@@ -60,11 +60,26 @@ impl DecoderBlock {
         start: usize,
         kv: impl FnOnce(Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
     ) -> Result<Tensor<3>, AttentionError> {
-        let Qkv { q, k, v } = self
+        self.forward_with_attention(x, start, |attn, Qkv { q, k, v }| {
+            let (k, v) = kv(k, v);
+            attn.attend(q, k, v)
+        })
+    }
+
+    /// The block with the attention step supplied: `attend` receives this block's attention
+    /// layer and the projected, rotated q/k/v, and returns `[b, s, hidden]` (after `o_proj`).
+    /// The norms, residuals and feed-forward stay the block's own, so a variant of attention
+    /// (chapter 04's sliding window) changes only what it changes.
+    pub fn forward_with_attention(
+        &self,
+        x: Tensor<3>,
+        start: usize,
+        attend: impl FnOnce(&SelfAttention, Qkv) -> Result<Tensor<3>, AttentionError>,
+    ) -> Result<Tensor<3>, AttentionError> {
+        let qkv = self
             .self_attn
             .project(self.input_layernorm.forward(x.clone()), start);
-        let (k, v) = kv(k, v);
-        let h = x + self.self_attn.attend(q, k, v)?;
+        let h = x + attend(&self.self_attn, qkv)?;
         Ok(h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h)))
     }
 

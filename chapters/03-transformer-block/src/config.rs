@@ -1,13 +1,20 @@
-//! The model's shape, read from the same fields as a Hugging Face `config.json` for
-//! Llama-family models (Llama 2/3, SmolLM2, TinyLlama, Mistral without sliding window…).
+//! The model's shape, read from a Hugging Face `config.json` of the Llama family (`model_type`
+//! `llama`: Llama 2/3/3.1/3.2, SmolLM2, TinyLlama; `mistral` without a sliding window).
 //!
-//! Fields that change the computation are read and checked; fields that only describe
-//! training or serving (token ids, dtype, `use_cache`…) are accepted and ignored; anything else
-//! is an error naming the field, so a typo such as `num_hidden_layer` cannot silently fall back
-//! to a default.
+//! The shape fields and their per-family defaults come from [`crate::hf`], the reader the
+//! serving budget uses too, so `block params` and `budget` count the same file alike. Fields
+//! that change the computation are read and checked; fields that only describe training or
+//! serving (token ids, dtype, `use_cache`…) are accepted and ignored; anything else is an error
+//! naming the field, so a typo such as `num_hidden_layer` cannot silently fall back to a default.
 
 use crate::error::ConfigError;
+use crate::hf::{self, HfConfig};
+use crate::rope::Llama3RopeScaling;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The `model_type`s this chapter's decoder can run.
+pub const BUILDABLE_MODEL_TYPES: &[&str] = &["llama", "mistral"];
 
 /// A Llama-family decoder's shape (HF `LlamaConfig` names and defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,9 +50,10 @@ pub struct LlamaConfig {
     pub attention_bias: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlp_bias: Option<bool>,
-    /// Must be absent or null: scaled RoPE (YaRN, Llama 3.1's) is not implemented here.
+    /// Llama 3.1's long-context RoPE (`rope_type: "llama3"`); other scalings (YaRN, linear,
+    /// dynamic) are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rope_scaling: Option<serde_json::Value>,
+    pub rope_scaling: Option<Llama3RopeScaling>,
 }
 
 fn default_rope_theta() -> f64 {
@@ -75,12 +83,13 @@ pub const READ_FIELDS: &[&str] = &[
     "attention_bias",
     "mlp_bias",
     "rope_scaling",
+    "model_type",
+    "sliding_window",
 ];
 
 /// HF fields that do not change the forward pass: accepted and ignored.
 pub const IGNORED_FIELDS: &[&str] = &[
     "architectures",
-    "model_type",
     "torch_dtype",
     "dtype",
     "transformers_version",
@@ -127,21 +136,55 @@ impl LlamaConfig {
 
     /// Parses a `config.json` text and validates it.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let json = |e: serde_json::Error| ConfigError::Json(e.to_string());
+        let root: Value = serde_json::from_str(text).map_err(json)?;
+        let Some(map) = root.as_object() else {
+            return Err(ConfigError::Json("expected a JSON object".into()));
+        };
+        let family = hf::family_of(&root)?;
+        if !BUILDABLE_MODEL_TYPES.contains(&family.model_type) {
+            return Err(ConfigError::Unsupported {
+                field: "model_type",
+                value: family.model_type.into(),
+                supported: "llama, mistral",
+            });
+        }
         let known =
             |k: &String| READ_FIELDS.contains(&k.as_str()) || IGNORED_FIELDS.contains(&k.as_str());
-        if let Some(field) = value
-            .as_object()
-            .and_then(|map| map.keys().find(|k| !known(k)))
-        {
+        if let Some(field) = map.keys().find(|k| !known(k)) {
             return Err(ConfigError::UnknownField {
                 field: field.clone(),
                 known: READ_FIELDS.join(", "),
             });
         }
-        let config: LlamaConfig =
-            serde_json::from_value(value).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let shape = HfConfig::from_value(&root)?;
+        let rest: ComputeFields = serde_json::from_value(root).map_err(json)?;
+        if let Some(window) = rest.sliding_window.filter(|w| !w.is_null()) {
+            return Err(ConfigError::Unsupported {
+                field: "sliding_window",
+                value: window.to_string(),
+                supported: "null (every layer attends to all positions)",
+            });
+        }
+        let config = LlamaConfig {
+            hidden_size: shape.hidden_size,
+            intermediate_size: shape.intermediate_size,
+            num_hidden_layers: shape.num_hidden_layers,
+            num_attention_heads: shape.num_attention_heads,
+            num_key_value_heads: Some(shape.num_key_value_heads),
+            head_dim: shape.head_dim,
+            vocab_size: shape.vocab_size,
+            rope_theta: rest.rope_theta,
+            rms_norm_eps: rest.rms_norm_eps,
+            tie_word_embeddings: shape.tie_word_embeddings,
+            max_position_embeddings: shape
+                .max_position_embeddings
+                .unwrap_or_else(default_max_positions),
+            hidden_act: rest.hidden_act,
+            attention_bias: rest.attention_bias,
+            mlp_bias: rest.mlp_bias,
+            rope_scaling: rope_scaling(rest.rope_scaling.as_ref())?,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -204,12 +247,28 @@ impl LlamaConfig {
                 });
             }
         }
-        if let Some(scaling) = self.rope_scaling.as_ref().filter(|v| !v.is_null()) {
-            return Err(ConfigError::Unsupported {
-                field: "rope_scaling",
-                value: scaling.to_string(),
-                supported: "null (plain RoPE)",
-            });
+        if let Some(s) = &self.rope_scaling {
+            for (field, value) in [
+                ("rope_scaling.factor", s.factor),
+                ("rope_scaling.low_freq_factor", s.low_freq_factor),
+                (
+                    "rope_scaling.original_max_position_embeddings",
+                    s.original_max_position_embeddings as f64,
+                ),
+            ] {
+                if !(value.is_finite() && value > 0.0) {
+                    return Err(ConfigError::NotPositive { field, value });
+                }
+            }
+            if s.high_freq_factor.partial_cmp(&s.low_freq_factor)
+                != Some(std::cmp::Ordering::Greater)
+            {
+                return Err(ConfigError::Unsupported {
+                    field: "rope_scaling.high_freq_factor",
+                    value: s.high_freq_factor.to_string(),
+                    supported: "a value above low_freq_factor",
+                });
+            }
         }
         Ok(())
     }
@@ -221,6 +280,59 @@ impl LlamaConfig {
 
     pub fn kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+}
+
+/// The fields that change the computation but not the shape (Llama's defaults).
+#[derive(Deserialize)]
+struct ComputeFields {
+    #[serde(default = "default_rope_theta")]
+    rope_theta: f64,
+    #[serde(default = "default_rms_norm_eps")]
+    rms_norm_eps: f64,
+    #[serde(default)]
+    hidden_act: Option<String>,
+    #[serde(default)]
+    attention_bias: Option<bool>,
+    #[serde(default)]
+    mlp_bias: Option<bool>,
+    #[serde(default)]
+    rope_scaling: Option<Value>,
+    #[serde(default)]
+    sliding_window: Option<Value>,
+}
+
+/// `rope_scaling` as HF writes it: null, `{"rope_type": "default"}` (plain RoPE), or Llama
+/// 3.1's `{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, …}` (older files
+/// spell the key `type`).
+fn rope_scaling(value: Option<&Value>) -> Result<Option<Llama3RopeScaling>, ConfigError> {
+    let Some(v) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let kind = v.get("rope_type").or_else(|| v.get("type"));
+    match kind.and_then(Value::as_str) {
+        Some("default") => Ok(None),
+        Some("llama3") => {
+            let number = |field: &'static str, key: &str| {
+                v.get(key)
+                    .and_then(Value::as_f64)
+                    .ok_or(ConfigError::Missing { field })
+            };
+            Ok(Some(Llama3RopeScaling {
+                factor: number("rope_scaling.factor", "factor")?,
+                low_freq_factor: number("rope_scaling.low_freq_factor", "low_freq_factor")?,
+                high_freq_factor: number("rope_scaling.high_freq_factor", "high_freq_factor")?,
+                original_max_position_embeddings: number(
+                    "rope_scaling.original_max_position_embeddings",
+                    "original_max_position_embeddings",
+                )? as usize,
+            }))
+        }
+        _ => Err(ConfigError::Unsupported {
+            field: "rope_scaling",
+            value: v.to_string(),
+            supported: "null, rope_type default, or rope_type llama3",
+        }),
     }
 }
 

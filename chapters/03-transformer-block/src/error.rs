@@ -9,6 +9,25 @@ pub enum ConfigError {
     Json(String),
     #[error("unknown config field `{field}` (a typo? the fields read are: {known})")]
     UnknownField { field: String, known: String },
+    #[error("missing field `model_type` (supported: {supported})")]
+    MissingModelType { supported: String },
+    #[error(
+        "`model_type` = \"{model_type}\" is not a family this reader knows (supported: {supported})"
+    )]
+    UnknownModelType {
+        model_type: String,
+        supported: String,
+    },
+    #[error("missing field `{field}`")]
+    Missing { field: &'static str },
+    #[error("`{field}` = {value} must be a non-negative integer")]
+    NotAnInteger { field: &'static str, value: String },
+    #[error("`{field}` = {value} must be true or false")]
+    NotABool { field: &'static str, value: String },
+    #[error(
+        "missing field `head_dim`: {model_type} does not use hidden_size / num_attention_heads"
+    )]
+    HeadDimRequired { model_type: &'static str },
     #[error("`{field}` must be at least 1")]
     Zero { field: &'static str },
     #[error("`{field}` = {value} must be a positive number")]

@@ -8,7 +8,7 @@
 //! 4. [`attention`]: causal self-attention with RoPE at absolute positions, split into
 //!    `project` and `attend` so a KV cache can sit between them.
 //! 5. [`block`]: the pre-norm decoder block.
-//! 6. [`config`] and [`model`]: a decoder from a HF `config.json`-shaped config.
+//! 6. [`hf`], [`config`] and [`model`]: a decoder from a HF `config.json`.
 //! 7. [`params`]: parameters and FLOPs per token by formula.
 //! 8. [`train`]: the seeded training demo that proves the pieces work together.
 //! 9. [`reference`]: independent ndarray loops the tests compare against.
@@ -18,6 +18,7 @@ pub mod block;
 pub mod config;
 pub mod error;
 pub mod ffn;
+pub mod hf;
 pub mod model;
 pub mod norm;
 pub mod params;
@@ -30,8 +31,9 @@ pub use block::DecoderBlock;
 pub use config::{LlamaConfig, presets};
 pub use error::{ConfigError, ModelError};
 pub use ffn::{SwiGluFfn, SwiGluFfnConfig};
+pub use hf::HfConfig;
 pub use model::LlamaModel;
 pub use norm::{LayerNorm, LayerNormConfig, RmsNorm, RmsNormConfig};
 pub use params::{FlopsPerToken, ParamCounts, flops_per_token, param_counts, prefill_flops};
-pub use rope::{RopeStyle, apply_rope, interleaved_to_halves};
+pub use rope::{Llama3RopeScaling, Rope, RopeStyle, apply_rope, interleaved_to_halves};
 pub use train::{TrainDemo, TrainDemoConfig, train_demo};

@@ -9,7 +9,7 @@
 //! models that matrix is a large share of all parameters (21% of SmolLM2-135M), so sharing it
 //! saves that much memory.
 
-use crate::attention::SelfAttentionConfig;
+use crate::attention::{Qkv, SelfAttention, SelfAttentionConfig};
 use crate::block::DecoderBlock;
 use crate::config::LlamaConfig;
 use crate::error::{ConfigError, ModelError};
@@ -17,6 +17,7 @@ use crate::norm::{RmsNorm, RmsNormConfig};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
+use ch02_attention::AttentionError;
 
 /// Standard deviation of the initial weights (HF's `initializer_range` default).
 pub const INIT_STD: f64 = 0.02;
@@ -46,6 +47,7 @@ impl LlamaModel {
             config.head_dim(),
         )
         .with_rope_theta(config.rope_theta)
+        .with_rope_scaling(config.rope_scaling)
         .with_init_std(INIT_STD);
         Ok(LlamaModel {
             embed_tokens: EmbeddingConfig::new(config.vocab_size, config.hidden_size)
@@ -82,6 +84,20 @@ impl LlamaModel {
         start: usize,
         mut kv: impl FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
     ) -> Result<Tensor<3>, ModelError> {
+        self.forward_with_attention(ids, start, |i, attn, Qkv { q, k, v }| {
+            let (k, v) = kv(i, k, v);
+            attn.attend(q, k, v)
+        })
+    }
+
+    /// As [`LlamaModel::forward_with`], with each layer's attention step supplied (called with
+    /// the layer index, as in [`DecoderBlock::forward_with_attention`]).
+    pub fn forward_with_attention(
+        &self,
+        ids: Tensor<2, Int>,
+        start: usize,
+        mut attend: impl FnMut(usize, &SelfAttention, Qkv) -> Result<Tensor<3>, AttentionError>,
+    ) -> Result<Tensor<3>, ModelError> {
         let s = ids.dims()[1];
         if s == 0 {
             return Err(ModelError::Empty);
@@ -93,11 +109,11 @@ impl LlamaModel {
                 max: self.max_positions,
             });
         }
-        let mut x = self.embed_tokens.forward(ids);
+        let mut x = self.embed_tokens.forward(ids); // [b, s, hidden]
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward_with(x, start, |k, v| kv(i, k, v))?;
+            x = layer.forward_with_attention(x, start, |attn, qkv| attend(i, attn, qkv))?;
         }
-        Ok(self.head(self.norm.forward(x)))
+        Ok(self.head(self.norm.forward(x))) // [b, s, vocab]
     }
 
     /// Logits for a whole sequence starting at position 0, no cache.

@@ -6,16 +6,13 @@
 
 use crate::{DecoderBlock, LlamaConfig, LlamaModel};
 use burn::tensor::Tensor;
+use ch02_attention::reference::values;
 use ndarray::{Array2, Array3, Array4, ArrayView2, Axis};
 
-/// A burn tensor's values as f64, with its shape.
+/// A burn tensor's values as f64, with its shape (chapter 02's [`values`]).
 pub fn to_f64<const D: usize>(t: &Tensor<D>) -> (Vec<f64>, [usize; D]) {
-    let data = t
-        .to_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("an f32 tensor");
-    (data.into_iter().map(f64::from).collect(), t.dims())
+    let (data, dims) = values(t);
+    (data.into_iter().map(f64::from).collect(), dims)
 }
 
 pub fn array2(t: &Tensor<2>) -> Array2<f64> {

@@ -202,6 +202,52 @@ pub fn train_demo(
     })
 }
 
+/// The last position's logits of `[1, s, vocab]`.
+pub fn last_logits(logits: Tensor<3>) -> Vec<f32> {
+    let [_, s, vocab] = logits.dims();
+    logits
+        .narrow(1, s - 1, 1)
+        .reshape([vocab])
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("float logits")
+}
+
+/// Index of the largest logit; ties go to the lowest id.
+pub fn argmax(logits: &[f32]) -> TokenId {
+    let mut best = 0;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > logits[best] {
+            best = i;
+        }
+    }
+    best as TokenId
+}
+
+/// Greedy decoding without a cache: each step runs `forward` over the whole sequence so far
+/// (the last `max_positions` tokens once it is longer) and appends the arg-max of the last
+/// position. Returns each new token with the logits that chose it. `forward` is the model's
+/// own pass, or a variant of it (chapter 04's sliding-window reference).
+pub fn greedy_recomputing<E: From<ModelError>>(
+    model: &LlamaModel,
+    prompt: &[TokenId],
+    new_tokens: usize,
+    mut forward: impl FnMut(Tensor<2, Int>) -> Result<Tensor<3>, E>,
+) -> Result<Vec<(TokenId, Vec<f32>)>, E> {
+    let device = model.embed_tokens.weight.val().device();
+    let mut ids = prompt.to_vec();
+    let mut steps = Vec::with_capacity(new_tokens);
+    for _ in 0..new_tokens {
+        let window = &ids[ids.len().saturating_sub(model.max_positions)..];
+        let last = last_logits(forward(ids_tensor(window, 1, &device))?); // [vocab]
+        let next = argmax(&last);
+        ids.push(next);
+        steps.push((next, last));
+    }
+    Ok(steps)
+}
+
 /// Appends `new_tokens` greedy (arg-max) tokens to `prompt`, recomputing the whole window each
 /// step — no cache yet; that is chapter 04. The window slides when it reaches the model's
 /// `max_positions`.
@@ -210,15 +256,10 @@ pub fn generate_greedy(
     prompt: &[TokenId],
     new_tokens: usize,
 ) -> Result<Vec<TokenId>, ModelError> {
-    let device = model.embed_tokens.weight.val().device();
-    let mut ids = prompt.to_vec();
-    for _ in 0..new_tokens {
-        let window = &ids[ids.len().saturating_sub(model.max_positions)..];
-        let logits = model.forward(ids_tensor(window, 1, &device))?; // [1, s, vocab]
-        let [_, s, v] = logits.dims();
-        let last = logits.narrow(1, s - 1, 1).reshape([v]);
-        let next = last.argmax(0).into_scalar::<i64>();
-        ids.push(next as TokenId);
-    }
-    Ok(ids)
+    let steps = greedy_recomputing(model, prompt, new_tokens, |ids| model.forward(ids))?;
+    Ok(prompt
+        .iter()
+        .copied()
+        .chain(steps.into_iter().map(|(token, _)| token))
+        .collect())
 }

@@ -6,7 +6,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ch03_transformer_block::reference::{self, array3, max_abs_diff};
 use ch03_transformer_block::{
-    ConfigError, LlamaConfig, LlamaModel, ModelError, param_counts, presets,
+    ConfigError, LlamaConfig, LlamaModel, ModelError, Rope, param_counts, presets,
 };
 
 const SMOLLM2_CONFIG: &str = include_str!("../../../data/configs/smollm2-135m.config.json");
@@ -63,8 +63,7 @@ fn error(json: &str) -> ConfigError {
     LlamaConfig::from_json(json).unwrap_err()
 }
 
-const BASE: &str =
-    r#""hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 100"#;
+const BASE: &str = r#""model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 100"#;
 
 #[test]
 fn bad_configs_name_the_field() {
@@ -78,7 +77,7 @@ fn bad_configs_name_the_field() {
     assert!(e.to_string().contains("num_hidden_layers"));
 
     let e = error(
-        r#"{"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 5, "vocab_size": 100, "num_hidden_layers": 2}"#,
+        r#"{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 5, "vocab_size": 100, "num_hidden_layers": 2}"#,
     );
     assert!(matches!(
         e,
@@ -89,7 +88,7 @@ fn bad_configs_name_the_field() {
     ));
     assert!(e.to_string().contains("num_attention_heads") && e.to_string().contains("head_dim"));
     // …but with head_dim given, 5 heads of 16 on a 64-wide model are fine (as in Gemma).
-    LlamaConfig::from_json(r#"{"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 5, "head_dim": 16, "vocab_size": 100, "num_hidden_layers": 2}"#).unwrap();
+    LlamaConfig::from_json(r#"{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 5, "head_dim": 16, "vocab_size": 100, "num_hidden_layers": 2}"#).unwrap();
 
     let e = error(&format!(
         r#"{{{BASE}, "num_hidden_layers": 2, "num_key_value_heads": 3}}"#
@@ -128,10 +127,132 @@ fn bad_configs_name_the_field() {
     ));
     assert_eq!(e, ConfigError::OddHeadDim(15));
     let e = error(&format!(
-        r#"{{{BASE}, "num_hidden_layers": 2, "rope_scaling": {{"rope_type": "llama3"}}}}"#
+        r#"{{{BASE}, "num_hidden_layers": 2, "rope_scaling": {{"rope_type": "yarn", "factor": 4.0}}}}"#
     ));
-    assert!(e.to_string().contains("rope_scaling"));
+    assert!(
+        e.to_string().contains("rope_scaling") && e.to_string().contains("llama3"),
+        "{e}"
+    );
+    let e = error(&format!(
+        r#"{{{BASE}, "num_hidden_layers": 2, "rope_scaling": {{"rope_type": "llama3", "factor": 8.0}}}}"#
+    ));
+    assert_eq!(
+        e,
+        ConfigError::Missing {
+            field: "rope_scaling.low_freq_factor"
+        }
+    );
+    let e = error(&format!(
+        r#"{{{BASE}, "num_hidden_layers": 2, "sliding_window": 4096}}"#
+    ));
+    assert!(e.to_string().contains("sliding_window"), "{e}");
     assert!(matches!(error("{not json"), ConfigError::Json(_)));
+}
+
+/// A config names its family, and a family's defaults are not another's: an unknown or
+/// missing `model_type` is refused with the supported list, a known family this chapter cannot
+/// build (Gemma: four norms per block, GeGLU) is refused naming the ones it can.
+#[test]
+fn model_type_is_required_and_checked() {
+    let shape = r#""hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 100, "num_hidden_layers": 2"#;
+    let e = error(&format!("{{{shape}}}"));
+    assert!(matches!(e, ConfigError::MissingModelType { .. }), "{e}");
+    assert!(e.to_string().contains("llama, mistral"), "{e}");
+    let e = error(&format!(r#"{{"model_type": "falcon", {shape}}}"#));
+    assert!(
+        matches!(&e, ConfigError::UnknownModelType { model_type, supported }
+            if model_type == "falcon" && supported.contains("qwen2_moe")),
+        "{e}"
+    );
+    let e = error(&format!(r#"{{"model_type": "gemma2", {shape}}}"#));
+    assert!(e.to_string().contains("llama, mistral"), "{e}");
+    // Mistral's family defaults are Llama's: untied unless the file says otherwise.
+    let c = LlamaConfig::from_json(&format!(r#"{{"model_type": "mistral", {shape}}}"#)).unwrap();
+    assert!(!c.tie_word_embeddings);
+}
+
+/// Llama 3.2 1B's config, as published (meta-llama/Llama-3.2-1B): tied embeddings and Llama
+/// 3.1's RoPE rescaling.
+const LLAMA_3_2_1B: &str = r#"{
+  "architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+  "bos_token_id": 128000, "eos_token_id": 128001, "head_dim": 64, "hidden_act": "silu",
+  "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 8192,
+  "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama",
+  "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8,
+  "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+  "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                   "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+  "rope_theta": 500000.0, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+  "transformers_version": "4.45.0.dev0", "use_cache": true, "vocab_size": 128256
+}"#;
+
+/// Llama 3.2 1B reads, counts to its safetensors' 1,235,814,400 parameters, and its RoPE
+/// frequencies follow the three bands of the llama3 rule: pairs with a wavelength under
+/// 8192/4 = 2048 positions keep `θ_i`, pairs over 8192 turn 32× slower, and the pairs between
+/// move monotonically from one to the other.
+#[test]
+fn llama3_rope_scaling_is_read_and_applied() {
+    let config = LlamaConfig::from_json(LLAMA_3_2_1B).unwrap();
+    assert_eq!(param_counts(&config).total(), 1_235_814_400);
+    let scaling = config.rope_scaling.expect("llama3 scaling read");
+    assert_eq!(scaling.factor, 32.0);
+    let plain = Rope::plain(config.rope_theta).inv_freq(64);
+    let scaled = Rope {
+        theta: config.rope_theta,
+        llama3: Some(scaling),
+    }
+    .inv_freq(64);
+    let wavelength = |f: f64| 2.0 * std::f64::consts::PI / f;
+    let mut bands = [0; 3];
+    let mut last_ratio = 1.0;
+    for (&p, &s) in plain.iter().zip(&scaled) {
+        let ratio = s / p;
+        if wavelength(p) < 2048.0 {
+            assert_eq!(s, p);
+            bands[0] += 1;
+        } else if wavelength(p) > 8192.0 {
+            assert!((ratio - 1.0 / 32.0).abs() < 1e-15, "{ratio}");
+            bands[2] += 1;
+        } else {
+            assert!(ratio < 1.0 && ratio > 1.0 / 32.0, "{ratio}");
+            bands[1] += 1;
+        }
+        // Slower pairs are never scaled less than faster ones.
+        assert!(ratio <= last_ratio + 1e-15);
+        last_ratio = ratio;
+    }
+    assert!(bands.iter().all(|&n| n > 0), "{bands:?}");
+    // The blend at the boundary wavelength 8192/4 equals the unscaled θ, and at 8192 the
+    // θ/32: the bands meet without a jump. Checked on a synthetic θ at each edge.
+    let edge = |wavelength: f64| 2.0 * std::f64::consts::PI / wavelength;
+    assert!((scaling.scale(edge(2048.0)) - edge(2048.0)).abs() < 1e-15);
+    assert!((scaling.scale(edge(8192.0)) - edge(8192.0) / 32.0).abs() < 1e-15);
+
+    // A 2-layer cut of the model runs with the rescaled frequencies, and they matter: the
+    // same weights with plain RoPE give different logits.
+    let small = LlamaConfig {
+        num_hidden_layers: 2,
+        vocab_size: 256,
+        ..config.clone()
+    };
+    let device = device();
+    device.seed(11);
+    let model = LlamaModel::new(&small, &device).unwrap();
+    let plain_model = LlamaModel::new(
+        &LlamaConfig {
+            rope_scaling: None,
+            ..small
+        },
+        &device,
+    )
+    .unwrap()
+    .load_record(model.clone().into_record());
+    let tokens = ids(&[1, 5, 9, 200, 3, 77]);
+    let diff = max_abs_diff(
+        &array3(&model.forward(tokens.clone()).unwrap()),
+        &array3(&plain_model.forward(tokens).unwrap()),
+    );
+    assert!(diff > 1e-4, "rope scaling changed nothing: {diff}");
 }
 
 fn ids(v: &[i64]) -> Tensor<2, Int> {

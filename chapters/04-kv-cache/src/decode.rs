@@ -11,7 +11,8 @@ use crate::error::CacheError;
 use crate::paged::{PagedCache, SharedPool};
 use burn::tensor::Tensor;
 use ch03_transformer_block::LlamaModel;
-use ch03_transformer_block::train::ids_tensor;
+pub use ch03_transformer_block::train::{argmax, last_logits};
+use ch03_transformer_block::train::{greedy_recomputing, ids_tensor};
 use serde::Serialize;
 
 /// New tokens and, per step, the logits that chose them (the last position's).
@@ -21,6 +22,18 @@ pub struct Generation {
     pub step_logits: Vec<Vec<f32>>,
     /// Bytes of K and V the cache held at the end (0 without a cache).
     pub kv_bytes: usize,
+}
+
+impl Generation {
+    /// From `(token, logits)` steps of a recomputing (no-cache) loop.
+    pub fn from_steps(steps: Vec<(u32, Vec<f32>)>) -> Self {
+        let (tokens, step_logits) = steps.into_iter().unzip();
+        Generation {
+            tokens,
+            step_logits,
+            kv_bytes: 0,
+        }
+    }
 }
 
 /// Checks a request against the model before any work: non-empty prompt, at least one new
@@ -43,46 +56,17 @@ pub fn check_request(model: &LlamaModel, prompt: usize, new: usize) -> Result<()
     Ok(())
 }
 
-/// The last position's logits of `[1, s, vocab]`.
-pub(crate) fn last_logits(logits: Tensor<3>) -> Vec<f32> {
-    let [_, s, vocab] = logits.dims();
-    logits
-        .narrow(1, s - 1, 1)
-        .reshape([vocab])
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 logits")
-}
-
-/// Index of the largest logit; ties go to the lowest id.
-pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in logits.iter().enumerate() {
-        if x > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
-
-/// The baseline: every step runs the whole sequence so far.
+/// The baseline: every step runs the whole sequence so far (chapter 03's greedy loop).
 pub fn generate_no_cache(
     model: &LlamaModel,
     prompt: &[u32],
     max_new_tokens: usize,
 ) -> Result<Generation, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
-    let device = model.embed_tokens.weight.device();
-    let mut seq = prompt.to_vec();
-    let mut out = Generation::default();
-    for _ in 0..max_new_tokens {
-        let last = last_logits(model.forward(ids_tensor(&seq, 1, &device))?);
-        let next = argmax(&last);
-        seq.push(next);
-        out.tokens.push(next);
-        out.step_logits.push(last);
-    }
-    Ok(out)
+    let steps = greedy_recomputing(model, prompt, max_new_tokens, |ids| {
+        Ok::<_, CacheError>(model.forward(ids)?)
+    })?;
+    Ok(Generation::from_steps(steps))
 }
 
 /// One forward step of chapter 03's model through `cache`: `ids` sit at positions

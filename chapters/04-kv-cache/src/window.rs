@@ -11,11 +11,12 @@
 //! prompt too); [`forward_sliding_window`] is the no-cache reference with an explicit mask.
 
 use crate::cache::{KvCache, tensor_bytes};
-use crate::decode::{Generation, argmax, check_request, last_logits};
+use crate::decode::{Generation, check_request};
 use crate::error::CacheError;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use ch02_attention::attention;
-use ch03_transformer_block::{LlamaModel, ModelError};
+use ch03_transformer_block::train::greedy_recomputing;
+use ch03_transformer_block::{LlamaModel, Qkv};
 
 #[derive(Debug)]
 pub struct SlidingWindowCache {
@@ -103,37 +104,20 @@ pub fn sliding_window_mask(seq: usize, window: usize, device: &Device) -> Tensor
 }
 
 /// Chapter 03's model without a cache, every layer's attention restricted to a window of `W`
-/// positions by an explicit mask — the same blocks (`project`, `repeat_kv`, `o_proj`, norms,
-/// feed-forward), with chapter 02's masked `attention` in place of the causal one.
+/// positions by an explicit mask: the model's own pass (`forward_with_attention`), with chapter
+/// 02's masked `attention` in place of the causal one.
 pub fn forward_sliding_window(
     model: &LlamaModel,
     ids: Tensor<2, Int>,
     window: usize,
 ) -> Result<Tensor<3>, CacheError> {
     let [_, s] = ids.dims();
-    let mask = sliding_window_mask(s, window, &ids.device());
-    let mut x = model.embed_tokens.forward(ids);
-    for layer in &model.layers {
-        let attn = &layer.self_attn;
-        let qkv = attn.project(layer.input_layernorm.forward(x.clone()), 0);
-        let ctx = attention(
-            qkv.q,
-            attn.repeat_kv(qkv.k),
-            attn.repeat_kv(qkv.v),
-            false,
-            Some(mask.clone()),
-        )
-        .map_err(ModelError::from)?;
-        let [b, h, s, d] = ctx.dims();
-        let h_res = x + attn
-            .o_proj
-            .forward(ctx.swap_dims(1, 2).reshape([b, s, h * d]));
-        x = h_res.clone()
-            + layer
-                .mlp
-                .forward(layer.post_attention_layernorm.forward(h_res));
-    }
-    Ok(model.head(model.norm.forward(x)))
+    let mask = sliding_window_mask(s, window, &ids.device()); // [1, 1, s, s]
+    let logits = model.forward_with_attention(ids, 0, |_, attn, Qkv { q, k, v }| {
+        let (k, v) = (attn.repeat_kv(k), attn.repeat_kv(v));
+        Ok(attn.output(attention(q, k, v, false, Some(mask.clone()))?))
+    })?;
+    Ok(logits)
 }
 
 /// Greedy generation with the masked reference, recomputing the whole sequence each step.
@@ -144,20 +128,8 @@ pub fn generate_sliding_reference(
     window: usize,
 ) -> Result<Generation, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
-    let device = model.embed_tokens.weight.device();
-    let mut seq = prompt.to_vec();
-    let mut out = Generation::default();
-    for _ in 0..max_new_tokens {
-        let logits = forward_sliding_window(
-            model,
-            ch03_transformer_block::train::ids_tensor(&seq, 1, &device),
-            window,
-        )?;
-        let last = last_logits(logits);
-        let next = argmax(&last);
-        seq.push(next);
-        out.tokens.push(next);
-        out.step_logits.push(last);
-    }
-    Ok(out)
+    let steps = greedy_recomputing(model, prompt, max_new_tokens, |ids| {
+        forward_sliding_window(model, ids, window)
+    })?;
+    Ok(Generation::from_steps(steps))
 }

@@ -1,13 +1,14 @@
 //! Chapter 02's multi-head self-attention with one more setting, `n_kv_heads`: the query
 //! projection keeps `heads × head_dim` outputs, the key and value projections shrink to
-//! `kv_heads × head_dim`. With `n_kv_heads = n_heads` it *is* chapter 02's module.
+//! `kv_heads × head_dim`. With `n_kv_heads = n_heads` it *is* chapter 02's module, and it
+//! splits and merges heads with chapter 02's `split_heads` / `merge_heads`.
 
 use crate::share::{GqaError, expand_kv, group_of};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
-use ch02_attention::attention;
+use ch02_attention::{attention, merge_heads, split_heads};
 
 #[derive(Config, Debug)]
 pub struct GqaSelfAttentionConfig {
@@ -61,29 +62,20 @@ pub struct GqaSelfAttention {
 }
 
 impl GqaSelfAttention {
-    /// `[b, s, heads·d]` → `[b, heads, s, d]`
-    fn split(&self, x: Tensor<3>, heads: usize) -> Tensor<4> {
-        let [b, s, _] = x.dims();
-        x.reshape([b, s, heads, self.head_dim]).swap_dims(1, 2)
-    }
-
     /// The K and V this layer would cache for `x: [b, s, d_model]`: `[b, kv_heads, s, d]` each —
     /// `heads / kv_heads` times smaller than MHA's.
     pub fn keys_values(&self, x: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
-        let k = self.split(self.key.forward(x.clone()), self.n_kv_heads);
-        let v = self.split(self.value.forward(x), self.n_kv_heads);
+        let k = split_heads(self.key.forward(x.clone()), self.n_kv_heads);
+        let v = split_heads(self.value.forward(x), self.n_kv_heads);
         (k, v)
     }
 
     /// Causal (or not) self-attention over `x: [b, s, d_model]` → `[b, s, d_model]`.
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Result<Tensor<3>, GqaError> {
-        let q = self.split(self.query.forward(x.clone()), self.n_heads); // [b, h, s, d]
+        let q = split_heads(self.query.forward(x.clone()), self.n_heads); // [b, h, s, d]
         let (k, v) = self.keys_values(x); // [b, kv, s, d]
         let group = self.n_heads / self.n_kv_heads;
         let context = attention(q, expand_kv(k, group), expand_kv(v, group), causal, None)?;
-        let [b, h, s, d] = context.dims();
-        Ok(self
-            .output
-            .forward(context.swap_dims(1, 2).reshape([b, s, h * d])))
+        Ok(self.output.forward(merge_heads(context)))
     }
 }

@@ -8,8 +8,9 @@ use crate::error::MoeError;
 use crate::layer::{MoeConfig, MoeLayer, PhaseTimes, dense_ffn};
 use crate::routing::LoadStats;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use ch02_attention::timing::{median_run, median_time};
 use serde::Serialize;
-use std::time::Instant;
+use std::time::Duration;
 
 /// Inputs `N(0, 1) + u`, with `u = (1, …, 1)/√hidden` a direction shared by all tokens.
 pub fn demo_inputs(tokens: usize, hidden: usize, device: &Device) -> Tensor<3> {
@@ -99,29 +100,20 @@ pub fn speed_demo(
 ) -> Result<SpeedDemo, MoeError> {
     let layer: MoeLayer = config.init(device)?;
     let x = demo_inputs(tokens, config.hidden, device);
-    let mut moe: Vec<(f64, PhaseTimes)> = (0..runs.max(1) + 1)
-        .map(|_| {
-            let t = Instant::now();
-            let out = layer.forward(x.clone())?;
-            let _ = out.output.into_data();
-            Ok((t.elapsed().as_secs_f64(), out.times))
-        })
-        .collect::<Result<_, MoeError>>()?;
-    moe.remove(0);
-    moe.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (moe_s, phases) = moe[moe.len() / 2];
+    let (moe_time, phases) = median_run(
+        || {
+            layer.forward(x.clone()).map(|out| {
+                let _ = out.output.into_data();
+                out.times
+            })
+        },
+        runs,
+        Duration::ZERO,
+    );
+    let (moe_s, phases) = (moe_time.as_secs_f64(), phases?);
     let time_dense = |width: usize| {
         let ffn = dense_ffn(config.hidden, width, device);
-        let mut t: Vec<f64> = (0..runs.max(1) + 1)
-            .map(|_| {
-                let start = Instant::now();
-                let _ = ffn.forward(x.clone()).into_data();
-                start.elapsed().as_secs_f64()
-            })
-            .collect();
-        t.remove(0);
-        t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
+        median_time(|| ffn.forward(x.clone()).into_data(), runs, Duration::ZERO).as_secs_f64()
     };
     let shared = config.shared_experts * config.intermediate;
     Ok(SpeedDemo {

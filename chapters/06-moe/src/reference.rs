@@ -4,12 +4,12 @@
 
 use crate::routing::Scoring;
 use burn::tensor::Tensor;
-use ndarray::{Array1, Array2, ArrayView1};
+use ch03_transformer_block::reference::{array2, swiglu};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
 
+/// Chapter 03's [`array2`], taking the tensor by value (handy after a `reshape`).
 pub fn to_array2(t: Tensor<2>) -> Array2<f64> {
-    let [r, c] = t.dims();
-    let v: Vec<f64> = t.into_data().iter::<f32>().map(f64::from).collect();
-    Array2::from_shape_vec((r, c), v).expect("shape matches data")
+    array2(&t)
 }
 
 /// One SwiGLU's weights, `[in, out]` as burn's `Linear` stores them.
@@ -28,11 +28,9 @@ impl SwiGluWeights {
         }
     }
 
+    /// Chapter 03's reference [`swiglu`] on one token's row.
     fn apply(&self, x: ArrayView1<f64>) -> Array1<f64> {
-        let g = x.dot(&self.gate);
-        let u = x.dot(&self.up);
-        let h = Array1::from_iter(g.iter().zip(&u).map(|(&g, &u)| g / (1.0 + (-g).exp()) * u));
-        h.dot(&self.down)
+        swiglu(x.insert_axis(Axis(0)), &self.gate, &self.up, &self.down).index_axis_move(Axis(0), 0)
     }
 }
 

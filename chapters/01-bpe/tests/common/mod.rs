@@ -1,6 +1,8 @@
 //! Shared by the tests: the shipped corpora and adversarial text generators.
 #![allow(dead_code)]
 
+pub mod hf_trainer;
+
 use proptest::prelude::*;
 use std::path::PathBuf;
 
