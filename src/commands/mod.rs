@@ -7,6 +7,7 @@ pub mod attention;
 pub mod block;
 pub mod bpe;
 pub mod budget;
+pub mod fetch;
 pub mod generate;
 pub mod gqa;
 pub mod machine;
@@ -48,8 +49,11 @@ pub enum Command {
     /// Chapter 03: parameters and FLOPs of a Llama-family config; the seeded training demo.
     #[command(subcommand)]
     Block(block::BlockCommand),
-    /// Chapter 04: greedy decoding with no cache or a KV cache, with timing and KV bytes.
+    /// Chapter 04 and 07: decode with no cache or a KV cache, with timing and KV bytes — on a
+    /// seeded random model, or a real one (`--model smollm2` or a .gguf file).
     Generate(generate::GenerateArgs),
+    /// Chapter 07: download a model (`smollm2`) into the model cache and check its SHA-256.
+    Fetch(fetch::FetchArgs),
     /// Chapter 05: which models share K/V heads, what it saves, and the equivalence checks.
     Gqa(gqa::GqaArgs),
     /// Chapter 06: Mixture of Experts: balanced vs skewed routing, MoE vs dense time.
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Attention(cmd) => attention::run(&cmd),
         Command::Block(cmd) => block::run(&cmd),
         Command::Generate(args) => generate::run(&args),
+        Command::Fetch(args) => fetch::run(&args),
         Command::Gqa(args) => gqa::run(&args),
         Command::Moe(args) => moe::run(&args),
         Command::Budget(args) => budget::run(&args),

@@ -48,11 +48,16 @@ pub const CHAPTERS: &[(&str, &str, &str)] = &[
         "Mixture of Experts",
         "top-k routing, dispatch and combine, capacity, load balance",
     ),
+    (
+        "07-real-model",
+        "A real model",
+        "SmolLM2-135M from GGUF on the chapters' own code, token for token with llama.cpp",
+    ),
 ];
 
 /// Each chapter crate's first doc lines, embedded at build time: the binary must not need the
 /// source tree at run time.
-const CHAPTER_DOCS: [(&str, &str); 6] = [
+const CHAPTER_DOCS: [(&str, &str); 7] = [
     ("01-bpe", include_str!("../../chapters/01-bpe/src/lib.rs")),
     (
         "02-attention",
@@ -68,6 +73,10 @@ const CHAPTER_DOCS: [(&str, &str); 6] = [
     ),
     ("05-gqa", include_str!("../../chapters/05-gqa/src/lib.rs")),
     ("06-moe", include_str!("../../chapters/06-moe/src/lib.rs")),
+    (
+        "07-real-model",
+        include_str!("../../chapters/07-real-model/src/lib.rs"),
+    ),
 ];
 
 /// Whether a chapter has code yet: its crate says so in its first doc lines.
@@ -101,6 +110,8 @@ pub struct TourOutput {
     pub gqa: super::gqa::GqaOutput,
     /// Chapter 06: balanced vs skewed routing, MoE vs dense time.
     pub moe: super::moe::MoeTour,
+    /// Chapter 07: the real model answers a question (in text mode after the rest, streamed).
+    pub real_model: super::generate::RealModelTour,
     /// The serving budget on catalog models: an H100 and this machine.
     pub budget: crate::budget::tour::BudgetTour,
     /// The cost router on the reference workload: the per-tier table.
@@ -188,6 +199,12 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
     let budget = crate::budget::tour::run();
     let route = super::route::tour_section()?;
     drop(progress);
+    // Text mode streams the answer after everything else is printed; JSON holds it.
+    let real_model = if args.out.json {
+        super::generate::real_model_tour(false)?
+    } else {
+        super::generate::RealModelTour::pending()
+    };
 
     let dir = crate::records::records_dir();
     let out = TourOutput {
@@ -199,6 +216,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         kv_cache,
         gqa,
         moe,
+        real_model,
         budget,
         route,
         records_dir: dir.display().to_string(),
@@ -210,7 +228,12 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         JsonFlag {
             json: args.out.json,
         },
-    )
+    )?;
+    if !args.out.json {
+        println!("\n== Chapter 07: a real model ==");
+        print!("{}", super::generate::real_model_tour(true)?);
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for TourOutput {

@@ -13,7 +13,7 @@
 use crate::base::{TokenId, from_byte_level, to_byte_level};
 use crate::error::{Error, Result};
 use crate::pattern::Pattern;
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{MissingBytes, Tokenizer};
 use serde_json::{Value, json};
 
 /// The tokenizer as `tokenizer.json` text (a rank table's merges are derived first).
@@ -50,6 +50,10 @@ pub fn to_tokenizer_json(tok: &Tokenizer) -> Result<String> {
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false});
     let pre_tokenizer = match tok.pattern().regex() {
         None => byte_level,
+        Some(_) if tok.pattern().isolates_digits() => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        ]}),
         Some(regex) => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": false},
             byte_level,
@@ -123,32 +127,28 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
         .get("vocab")
         .and_then(Value::as_object)
         .ok_or_else(|| field("`model.vocab` is not an object".into()))?;
-    let mut by_string = rustc_hash::FxHashMap::default();
-    let mut tokens: Vec<Vec<u8>> = Vec::new();
-    let mut seen = Vec::new();
+    let mut by_id: Vec<Option<&str>> = Vec::new();
     for (s, id) in vocab {
         let id = id
             .as_u64()
-            .filter(|&id| id < u32::MAX as u64)
-            .ok_or_else(|| field(format!("`model.vocab[{s:?}]` is not an id")))?
-            as usize;
-        let bytes = from_byte_level(s).ok_or_else(|| {
-            unsupported(format!("vocab entry {s:?} outside the byte-level alphabet"))
-        })?;
-        if tokens.len() <= id {
-            tokens.resize(id + 1, Vec::new());
-            seen.resize(id + 1, false);
+            .filter(|&id| id < vocab.len() as u64)
+            .ok_or_else(|| {
+                field(format!(
+                    "`model.vocab[{s:?}]` is not an id below the vocabulary's size"
+                ))
+            })? as usize;
+        if by_id.len() <= id {
+            by_id.resize(id + 1, None);
         }
-        if seen[id] {
+        if by_id[id].replace(s.as_str()).is_some() {
             return Err(field(format!("id {id} appears twice in `model.vocab`")));
         }
-        seen[id] = true;
-        tokens[id] = bytes;
-        by_string.insert(s.as_str(), id as TokenId);
     }
-    if let Some(gap) = seen.iter().position(|&s| !s) {
-        return Err(field(format!("`model.vocab` has no token with id {gap}")));
-    }
+    let by_id: Vec<&str> = by_id
+        .iter()
+        .enumerate()
+        .map(|(id, s)| s.ok_or_else(|| field(format!("`model.vocab` has no token with id {id}"))))
+        .collect::<Result<_>>()?;
 
     let merges = model
         .get("merges")
@@ -156,7 +156,7 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
         .ok_or_else(|| field("`model.merges` is not a list".into()))?;
     let mut pairs = Vec::with_capacity(merges.len());
     for (rank, m) in merges.iter().enumerate() {
-        let (a, b) = match m {
+        pairs.push(match m {
             Value::String(s) => s
                 .split_once(' ')
                 .ok_or_else(|| field(format!("merge {rank} is not `a b`")))?,
@@ -165,15 +165,7 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
                 v[1].as_str().unwrap_or_default(),
             ),
             _ => return Err(field(format!("merge {rank} is neither \"a b\" nor [a, b]"))),
-        };
-        let id = |s: &str| {
-            by_string
-                .get(s)
-                .copied()
-                .ok_or_else(|| field(format!("merge {rank}: {s:?} is not in the vocab")))
-        };
-        let merged = format!("{a}{b}");
-        pairs.push(((id(a)?, id(b)?), id(&merged)?));
+        });
     }
 
     let mut specials = Vec::new();
@@ -196,12 +188,57 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
             }
         }
     }
-    // An added token that is also in the vocab keeps the vocab's bytes; only add the rest.
-    let mut tok = Tokenizer::from_merges(path, tokens, pairs, specials, pattern)?;
+    let mut tok = from_byte_level_vocab(
+        path,
+        &by_id,
+        &pairs,
+        specials,
+        pattern,
+        MissingBytes::Refuse,
+    )?;
     if model.get("ignore_merges").and_then(Value::as_bool) == Some(true) {
         tok = tok.with_whole_piece_lookup();
     }
     Ok(tok)
+}
+
+/// A tokenizer from a byte-level vocabulary (`vocab[id]` written in GPT-2's byte alphabet) and
+/// merges as pairs of vocabulary strings in rank order: the shape of both `tokenizer.json` and
+/// a GGUF file's `tokenizer.ggml.tokens` / `tokenizer.ggml.merges`. Errors name `path`.
+pub fn from_byte_level_vocab(
+    path: &str,
+    vocab: &[&str],
+    merges: &[(&str, &str)],
+    specials: Vec<(String, TokenId)>,
+    pattern: Pattern,
+    missing: MissingBytes,
+) -> Result<Tokenizer> {
+    let field = |message: String| Error::Corrupt {
+        path: path.to_string(),
+        line: 0,
+        message,
+    };
+    let mut by_string = rustc_hash::FxHashMap::default();
+    let mut tokens = Vec::with_capacity(vocab.len());
+    for (id, s) in vocab.iter().enumerate() {
+        tokens.push(from_byte_level(s).ok_or_else(|| Error::Unsupported {
+            path: path.to_string(),
+            what: format!("vocab entry {s:?} outside the byte-level alphabet"),
+        })?);
+        by_string.entry(*s).or_insert(id as TokenId);
+    }
+    let mut pairs = Vec::with_capacity(merges.len());
+    for (rank, (a, b)) in merges.iter().enumerate() {
+        let id = |s: &str| {
+            by_string
+                .get(s)
+                .copied()
+                .ok_or_else(|| field(format!("merge {rank}: {s:?} is not in the vocab")))
+        };
+        pairs.push(((id(a)?, id(b)?), id(&format!("{a}{b}"))?));
+    }
+    // A special token that is also in the vocab keeps its id; its bytes are its text.
+    Tokenizer::from_merges_with(path, tokens, pairs, specials, pattern, missing)
 }
 
 /// The split pattern a `pre_tokenizer` value describes, or what is not supported.
@@ -227,6 +264,13 @@ fn pre_tokenizer_pattern(pre: &Value) -> std::result::Result<Pattern, String> {
             let [split, bl] = parts.as_slice() else {
                 return Err("a pre-tokenizer Sequence other than [Split, ByteLevel]".into());
             };
+            if split.get("type").and_then(Value::as_str) == Some("Digits")
+                && split.get("individual_digits").and_then(Value::as_bool) == Some(true)
+                && bl.get("type").and_then(Value::as_str) == Some("ByteLevel")
+                && byte_level(bl)?
+            {
+                return Ok(Pattern::Smollm);
+            }
             if split.get("type").and_then(Value::as_str) != Some("Split")
                 || bl.get("type").and_then(Value::as_str) != Some("ByteLevel")
                 || byte_level(bl)?

