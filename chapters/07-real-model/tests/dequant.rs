@@ -6,14 +6,7 @@
 mod common;
 
 use ch07_real_model::{GgmlType, dequantize};
-use common::{GGUF, fixture};
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use common::{GGUF, fixture, hex};
 
 fn values(v: &serde_json::Value) -> Vec<f32> {
     v.as_array()

@@ -5,14 +5,7 @@
 
 mod common;
 
-use common::{TOKENIZER, fixture};
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use common::{TOKENIZER, fixture, hex};
 
 #[test]
 fn ids_equal_llama_cpp_on_every_case() {
