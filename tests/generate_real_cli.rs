@@ -22,6 +22,7 @@ fn generate(args: &[&str]) -> std::process::Command {
     cmd
 }
 
+/// ~25 s on 2 cores: seven runs of the binary, each loading the 135M-parameter model.
 #[test]
 fn the_real_model_answers_and_every_cache_gives_the_same_tokens() {
     let question = [

@@ -119,7 +119,8 @@ fn teacher_forced_next_tokens_and_logits_match_llama_cpp() {
 /// Free-running greedy decoding through chapter 04's pre-allocated cache: our tokens equal
 /// llama.cpp's up to the first step where llama.cpp's top two logits are closer than the
 /// tolerance (after that either choice is within the noise of the two computations), and for
-/// at least 16 tokens on most prompts.
+/// at least 16 tokens on most prompts. Takes ~35 s on 2 cores: 13 prompts × 32 decode steps of
+/// a 135M-parameter model in f32, the smallest run that checks every fixture prompt.
 #[test]
 fn free_running_greedy_tokens_match_llama_cpp_until_a_near_tie() {
     let g = fixture("greedy.json");
