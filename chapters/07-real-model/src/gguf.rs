@@ -23,7 +23,7 @@ use crate::quants::GgmlType;
 use memmap2::Mmap;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What is wrong with a GGUF file; always names the file.
 #[derive(Debug, thiserror::Error)]
@@ -244,10 +244,6 @@ impl Gguf {
         let info = self.tensor(name)?;
         crate::quants::dequantize(info.ggml_type, self.tensor_bytes(info)?, info.n_elements())
             .map_err(|e| self.error(format!("tensor `{name}`: {e}")))
-    }
-
-    pub fn file_path(&self) -> PathBuf {
-        PathBuf::from(&self.path)
     }
 }
 
