@@ -6,44 +6,18 @@
 //! Each case writes a record (`target/workbench/records/`) for `llm-workbench report`.
 
 use burn::tensor::Device;
-use ch04_kv_cache::{ConcatCache, KvCache, Overflow, PreallocCache};
+use ch04_kv_cache::{ConcatCache, KvCache};
 use ch07_real_model::fetch::{SMOLLM2, ensure};
 use ch07_real_model::{Generated, Gguf, GgufTokenizer, Sampling, generate, load_model};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::budget::{arch, calc};
 use llm_workbench::machine::with_threads;
 use llm_workbench::records::{Record, Throughput as Rate};
-use std::path::Path;
-use std::process::Command;
+use smollm2::{NEW_TOKENS, PROMPT_TOKENS, llama_cpp};
 use std::time::Duration;
 
-const PROMPT_TOKENS: usize = 128;
-const NEW_TOKENS: usize = 64;
-
-/// llama.cpp's prefill and decode tokens/s, or why there are none.
-fn llama_cpp(threads: usize) -> Result<serde_json::Value, String> {
-    let cache = std::env::var_os("WORKBENCH_CACHE").map_or_else(
-        || Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/llm-workbench"),
-        Into::into,
-    );
-    let python = cache.join("reference-venv/bin/python");
-    if !python.exists() {
-        return Err(format!(
-            "{} is missing: run data/reference/smollm2/setup.sh",
-            python.display()
-        ));
-    }
-    let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/reference/smollm2/llamacpp_speed.py"))
-        .args(["--threads", &threads.to_string()])
-        .args(["--prompt-tokens", &PROMPT_TOKENS.to_string()])
-        .args(["--new-tokens", &NEW_TOKENS.to_string()])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).map_err(|e| format!("llamacpp_speed.py: {e}: {line:?}"))
-}
+#[path = "common/smollm2.rs"]
+mod smollm2;
 
 fn bench_real_model(c: &mut Criterion) {
     let path = ensure(&SMOLLM2)
@@ -54,33 +28,8 @@ fn bench_real_model(c: &mut Criterion) {
     let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
     let model = load_model(&gguf, &Device::flex()).unwrap();
     let config = ch07_real_model::config_from_gguf(&gguf).unwrap();
-    // The same tokens llamacpp_speed.py uses: the English corpus, from its start.
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/corpora/english.txt"),
-    )
-    .unwrap();
-    let mut prompt = tokenizer.tokenizer.encode_ordinary(&text);
-    while prompt.len() < PROMPT_TOKENS {
-        prompt.extend(prompt.clone());
-    }
-    prompt.truncate(PROMPT_TOKENS);
-    let cache = || -> PreallocCache {
-        let (l, kv, d) = (
-            config.num_hidden_layers,
-            config.kv_heads(),
-            config.head_dim(),
-        );
-        PreallocCache::new(
-            l,
-            1,
-            kv,
-            d,
-            PROMPT_TOKENS + NEW_TOKENS,
-            Overflow::Error,
-            &Device::flex(),
-        )
-        .unwrap()
-    };
+    let prompt = smollm2::prompt(&tokenizer);
+    let cache = || smollm2::cache(&config);
     let run = || -> Generated {
         let mut c = cache();
         generate(

@@ -16,6 +16,14 @@ pub enum WeightDtype {
     Int4,
     /// OCP MXFP4: 4-bit floats with one 8-bit (E8M0) scale per 32 values (gpt-oss experts).
     Mxfp4,
+    /// IEEE half precision (GGUF F16; the same bytes as bf16).
+    F16,
+    /// GGUF Q8_0: 32 signed bytes and one f16 scale per block of 32 (8.5 bits per weight).
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    /// GGUF Q4_1: 32 four-bit values, an f16 scale and an f16 minimum per block (5 bits).
+    #[serde(rename = "q4_1")]
+    Q4_1,
 }
 
 /// Which weights a quantized dtype applies to; the rest stay bf16.
@@ -41,8 +49,14 @@ pub struct WeightScheme {
 
 impl WeightScheme {
     pub fn plain(dtype: WeightDtype) -> Self {
+        // GGUF's block formats apply to every matrix, the embedding too (chapter 08's loader
+        // converts them all).
         let scope = match dtype {
-            WeightDtype::F32 | WeightDtype::Bf16 => QuantScope::All,
+            WeightDtype::F32
+            | WeightDtype::Bf16
+            | WeightDtype::F16
+            | WeightDtype::Q8_0
+            | WeightDtype::Q4_1 => QuantScope::All,
             _ => QuantScope::Blocks,
         };
         WeightScheme {
@@ -60,6 +74,9 @@ impl WeightScheme {
             WeightDtype::Fp8 => "fp8".to_string(),
             WeightDtype::Int4 => format!("int4-g{}", self.group_size),
             WeightDtype::Mxfp4 => "mxfp4".to_string(),
+            WeightDtype::F16 => "f16".to_string(),
+            WeightDtype::Q8_0 => "q8_0".to_string(),
+            WeightDtype::Q4_1 => "q4_1".to_string(),
         };
         match self.scope {
             QuantScope::Experts => format!("{d} (experts)"),
@@ -80,6 +97,10 @@ pub fn bits_per_weight(dtype: WeightDtype, group_size: u32) -> f64 {
         WeightDtype::Fp8 => 8.0,
         WeightDtype::Int4 => 4.0 + 20.0 / f64::from(group_size.max(1)),
         WeightDtype::Mxfp4 => 4.0 + 8.0 / 32.0,
+        WeightDtype::F16 => 16.0,
+        WeightDtype::Q8_0 => 8.0 + 16.0 / 32.0,
+        // Two f16 per 32 values: the scale and the minimum.
+        WeightDtype::Q4_1 => 5.0,
     }
 }
 

@@ -27,7 +27,8 @@ pub struct BudgetArgs {
     /// longest of --contexts / --context-percentiles].
     #[arg(long, value_parser = parse_tokens, allow_hyphen_values = true)]
     pub context: Option<u64>,
-    /// Weight storage: native (the checkpoint's), f32, bf16, fp8, int4, int4-g64, mxfp4.
+    /// Weight storage: native (the checkpoint's), f32, bf16, f16, fp8, int4, int4-g64, mxfp4,
+    /// or GGUF's q8_0 and q4_1 (chapter 08).
     #[arg(long, default_value = "native")]
     pub weights: String,
     /// KV cache dtype: auto (bf16; f32 on this-machine), bf16, fp8, f32.
@@ -95,6 +96,9 @@ fn parse_weights(s: &str) -> anyhow::Result<Option<WeightScheme>> {
         "bf16" | "fp16" => WeightDtype::Bf16,
         "fp8" => WeightDtype::Fp8,
         "mxfp4" => WeightDtype::Mxfp4,
+        "f16" => WeightDtype::F16,
+        "q8_0" => WeightDtype::Q8_0,
+        "q4_1" => WeightDtype::Q4_1,
         _ if s.starts_with("int4") => {
             let group = match s.strip_prefix("int4-g") {
                 Some(g) => match g.parse::<u32>() {
@@ -110,7 +114,7 @@ fn parse_weights(s: &str) -> anyhow::Result<Option<WeightScheme>> {
             }));
         }
         _ => bail_input!(
-            "--weights {s}: expected native, f32, bf16, fp8, int4, int4-g<group> or mxfp4"
+            "--weights {s}: expected native, f32, bf16, f16, fp8, int4, int4-g<group>, mxfp4, q8_0 or q4_1"
         ),
     };
     Ok(Some(WeightScheme::plain(dtype)))

@@ -15,7 +15,7 @@ use crate::error::bad_input;
 use crate::output::{JsonFlag, emit};
 use crate::plot::{Axes, Series, bar_chart, line_chart, report_dir};
 use crate::table::{Table, bytes, thousands};
-use ch03_transformer_block::{LlamaConfig, LlamaModel};
+use ch03_transformer_block::{CausalLm, LlamaConfig, LlamaModel};
 use ch04_kv_cache::paged::{BlockPool, DEFAULT_BLOCK_SIZE};
 use ch04_kv_cache::{
     CacheError, ConcatCache, KvCache, Overflow, PagedCache, PreallocCache, ServingConfig,
@@ -26,6 +26,7 @@ use ch07_real_model::{
     Generated, Gguf, GgufTokenizer, Sampling, TextStream, chat_prompt, config_from_gguf, generate,
     load_model,
 };
+use ch08_quantization::{Activations, Weights, load_quantized};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use std::fmt;
@@ -90,7 +91,19 @@ pub struct GenerateArgs {
     /// Seed of the sampler's random draws.
     #[arg(long, default_value_t = 0)]
     pub sample_seed: u64,
+    /// With --model: the form the weight matrices are kept in. `native` (as the file stores
+    /// them), `f32`, `f16`, `q8_0` or `q4_1`, multiplied by chapter 08's kernel; `burn-f32` is
+    /// chapter 07's model: chapter 03's modules with f32 weights on burn's matmul. Default: native.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// With --model and quantized weights: `f32` (exact arithmetic on the stored weights, the
+    /// default) or `q8` (activations rounded to 8 bits per block, as llama.cpp computes).
+    #[arg(long)]
+    pub activations: Option<String>,
 }
+
+/// `--weights burn-f32`: chapter 07's model on burn's own matmul.
+pub const BURN_F32: &str = "burn-f32";
 
 /// The demo model: Llama-style, 4 layers of width 128, 4 query heads sharing 2 KV heads,
 /// GPT-2's vocabulary so chapter 01's `r50k_base` ids fit, a 1024-token context.
@@ -220,17 +233,30 @@ fn decode(
     ))
 }
 
-/// A real model ready to generate: chapter 07's loader over a GGUF file.
+/// A real model ready to generate: chapter 07's loader over a GGUF file, with its weights in
+/// the form `--weights` chose.
 pub struct RealModel {
     pub name: String,
     pub config: LlamaConfig,
-    pub model: LlamaModel,
+    pub weights: String,
+    pub model: Box<dyn CausalLm>,
     pub tokenizer: GgufTokenizer,
 }
 
 /// Opens `--model`: a fetchable id (`smollm2`, or the budget's `smollm2-135m`) from the model
-/// cache, or a path to a `.gguf` file.
-pub fn open_real_model(spec: &str) -> anyhow::Result<RealModel> {
+/// cache, or a path to a `.gguf` file, with `--weights`.
+pub fn open_real_model(spec: &str, weights: &str, activations: &str) -> anyhow::Result<RealModel> {
+    let activations = Activations::parse(activations)
+        .ok_or_else(|| BadInput(format!("--activations {activations}: expected f32 or q8")))?;
+    let form = match weights {
+        BURN_F32 => None,
+        name => Some(Weights::parse(name).ok_or_else(|| {
+            BadInput(format!(
+                "--weights {name}: not a weight form (expected one of {}, {BURN_F32})",
+                Weights::NAMES.join(", ")
+            ))
+        })?),
+    };
     let path = match fetch::spec(spec) {
         Ok(known) => {
             let path = fetch::cached_path(&known);
@@ -251,16 +277,29 @@ pub fn open_real_model(spec: &str) -> anyhow::Result<RealModel> {
     let gguf = Gguf::open(&path).map_err(|e| BadInput(e.to_string()))?;
     let config = config_from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
     let tokenizer = GgufTokenizer::from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
-    let model =
-        load_model(&gguf, &burn::tensor::Device::flex()).map_err(|e| BadInput(e.to_string()))?;
+    let device = burn::tensor::Device::flex();
+    let model: Box<dyn CausalLm> = match form {
+        None => Box::new(load_model(&gguf, &device).map_err(|e| BadInput(e.to_string()))?),
+        Some(w) => Box::new(
+            load_quantized(&gguf, w, activations, &device).map_err(|e| BadInput(e.to_string()))?,
+        ),
+    };
     let name = gguf
         .get("general.name")
         .and_then(|v| v.as_str())
         .unwrap_or(spec)
         .to_string();
     Ok(RealModel {
-        name: format!("{name} ({})", path.display()),
+        name: format!(
+            "{name} ({}), weights {weights}{}",
+            path.display(),
+            match form {
+                Some(w) if w.is_quantized() => format!(", {} activations", activations.name()),
+                _ => String::new(),
+            }
+        ),
         config,
+        weights: weights.to_string(),
         model,
         tokenizer,
     })
@@ -300,7 +339,7 @@ pub struct Request<'a> {
 
 /// Decodes with `kind` through chapter 07's generation loop; `on_token` sees each new token.
 pub fn run_generation(
-    model: &LlamaModel,
+    model: &dyn CausalLm,
     config: &LlamaConfig,
     kind: CacheKind,
     request: Request,
@@ -346,6 +385,11 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     };
     sampling.validate().map_err(BadInput)?;
     let Some(spec) = &args.model else {
+        if args.weights.is_some() || args.activations.is_some() {
+            crate::bail_input!(
+                "--weights and --activations need --model (the random-weight demo is f32 only)"
+            );
+        }
         if args.chat {
             crate::bail_input!(
                 "--chat needs --model (the random-weight demo has no chat template)"
@@ -353,13 +397,17 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         }
         return run_demo(args, &sampling);
     };
-    let real = open_real_model(spec)?;
+    let real = open_real_model(
+        spec,
+        args.weights.as_deref().unwrap_or("native"),
+        args.activations.as_deref().unwrap_or("f32"),
+    )?;
     let prompt = real.prompt_ids(&args.prompt, args.chat)?;
     let streaming = !args.out.json;
     let mut stream = TextStream::new(&real.tokenizer.tokenizer);
     let mut stdout = std::io::stdout();
     let generation = run_generation(
-        &real.model,
+        real.model.as_ref(),
         &real.config,
         args.cache,
         Request {
@@ -698,7 +746,7 @@ pub fn real_model_tour(stream: bool) -> anyhow::Result<RealModelTour> {
         );
         return Ok(tour);
     }
-    let real = open_real_model(fetch::SMOLLM2.id)?;
+    let real = open_real_model(fetch::SMOLLM2.id, "native", "f32")?;
     let prompt = real.prompt_ids(TOUR_QUESTION, true)?;
     let mut text = TextStream::new(&real.tokenizer.tokenizer);
     if stream {
@@ -706,7 +754,7 @@ pub fn real_model_tour(stream: bool) -> anyhow::Result<RealModelTour> {
         print!("A: ");
     }
     let g = run_generation(
-        &real.model,
+        real.model.as_ref(),
         &real.config,
         CacheKind::Prealloc,
         Request {
@@ -746,7 +794,7 @@ impl fmt::Display for RealModelTour {
         }
         writeln!(
             f,
-            "SmolLM2-135M-Instruct (Q4_1 GGUF, f32 activations, chapter 03's blocks, chapter 04's pre-allocated cache): {} prompt tokens at {} tok/s, first token after {:.3} s, {} new tokens at {} tok/s",
+            "SmolLM2-135M-Instruct (the GGUF's Q4_1 weights read by chapter 08's kernel, f32 activations, chapter 04's pre-allocated cache): {} prompt tokens at {} tok/s, first token after {:.3} s, {} new tokens at {} tok/s",
             self.prompt_tokens,
             thousands(self.prefill_tokens_per_s, 1),
             self.time_to_first_token_s,

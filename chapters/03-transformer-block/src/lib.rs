@@ -32,7 +32,7 @@ pub use config::{LlamaConfig, presets};
 pub use error::{ConfigError, ModelError};
 pub use ffn::{SwiGluFfn, SwiGluFfnConfig};
 pub use hf::HfConfig;
-pub use model::LlamaModel;
+pub use model::{CausalLm, LlamaModel};
 pub use norm::{LayerNorm, LayerNormConfig, RmsNorm, RmsNormConfig};
 pub use params::{FlopsPerToken, ParamCounts, flops_per_token, param_counts, prefill_flops};
 pub use rope::{Llama3RopeScaling, Rope, RopeStyle, apply_rope, interleaved_to_halves};

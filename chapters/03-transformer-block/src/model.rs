@@ -22,6 +22,44 @@ use ch02_attention::AttentionError;
 /// Standard deviation of the initial weights (HF's `initializer_range` default).
 pub const INIT_STD: f64 = 0.02;
 
+/// What generation needs from a decoder-only language model: logits for token ids at
+/// positions `start..`, with each layer's new keys and values handed to `kv` (a KV cache, or
+/// the identity). [`LlamaModel`] implements it, and so does chapter 08's model on quantized
+/// weights, so chapter 04's caches and chapter 07's sampling loop run either one.
+pub trait CausalLm {
+    /// Logits `[b, s, vocab]` for `ids: [b, s]` at positions `start..start+s`; `kv` is called
+    /// once per layer as in [`LlamaModel::forward_with`].
+    fn forward_kv(
+        &self,
+        ids: Tensor<2, Int>,
+        start: usize,
+        kv: &mut dyn FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
+    ) -> Result<Tensor<3>, ModelError>;
+    /// The context length: positions beyond it are refused.
+    fn max_positions(&self) -> usize;
+    /// Where the model's tensors live.
+    fn device(&self) -> Device;
+}
+
+impl CausalLm for LlamaModel {
+    fn forward_kv(
+        &self,
+        ids: Tensor<2, Int>,
+        start: usize,
+        kv: &mut dyn FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
+    ) -> Result<Tensor<3>, ModelError> {
+        self.forward_with(ids, start, kv)
+    }
+
+    fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    fn device(&self) -> Device {
+        self.embed_tokens.weight.device()
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct LlamaModel {
     pub embed_tokens: Embedding,

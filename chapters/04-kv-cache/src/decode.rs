@@ -10,9 +10,9 @@ use crate::cache::KvCache;
 use crate::error::CacheError;
 use crate::paged::{PagedCache, SharedPool};
 use burn::tensor::Tensor;
-use ch03_transformer_block::LlamaModel;
 pub use ch03_transformer_block::train::{argmax, last_logits};
 use ch03_transformer_block::train::{greedy_recomputing, ids_tensor};
+use ch03_transformer_block::{CausalLm, LlamaModel};
 use serde::Serialize;
 
 /// New tokens and, per step, the logits that chose them (the last position's).
@@ -38,19 +38,19 @@ impl Generation {
 
 /// Checks a request against the model before any work: non-empty prompt, at least one new
 /// token, and prompt + new tokens within the model's context.
-pub fn check_request(model: &LlamaModel, prompt: usize, new: usize) -> Result<(), CacheError> {
+pub fn check_request(model: &dyn CausalLm, prompt: usize, new: usize) -> Result<(), CacheError> {
     if prompt == 0 {
         return Err(CacheError::EmptyPrompt);
     }
     if new == 0 {
         return Err(CacheError::NoNewTokens);
     }
-    if prompt + new > model.max_positions {
+    if prompt + new > model.max_positions() {
         return Err(CacheError::TooLong {
             prompt,
             new,
             total: prompt + new,
-            context: model.max_positions,
+            context: model.max_positions(),
         });
     }
     Ok(())
@@ -69,19 +69,17 @@ pub fn generate_no_cache(
     Ok(Generation::from_steps(steps))
 }
 
-/// One forward step of chapter 03's model through `cache`: `ids` sit at positions
-/// `cache.tokens()..`, and the model's per-layer hook hands each new K/V to the cache.
+/// One forward step of a model (chapter 03's, or any [`CausalLm`]) through `cache`: `ids` sit
+/// at positions `cache.tokens()..`, and the model's per-layer hook hands each new K/V to the cache.
 pub fn forward_cached(
-    model: &LlamaModel,
+    model: &dyn CausalLm,
     cache: &mut dyn KvCache,
     ids: &[u32],
 ) -> Result<Tensor<3>, CacheError> {
     let start = cache.tokens();
     cache.reserve(ids.len())?;
-    let device = model.embed_tokens.weight.device();
-    let logits = model.forward_with(ids_tensor(ids, 1, &device), start, |layer, k, v| {
-        cache.update(layer, k, v)
-    })?;
+    let input = ids_tensor(ids, 1, &model.device());
+    let logits = model.forward_kv(input, start, &mut |layer, k, v| cache.update(layer, k, v))?;
     cache.commit(ids.len());
     Ok(logits)
 }
@@ -89,7 +87,7 @@ pub fn forward_cached(
 /// Greedy generation through a cache: prefill the prompt (in chunks the cache accepts), then
 /// one token per step.
 pub fn generate_cached(
-    model: &LlamaModel,
+    model: &dyn CausalLm,
     cache: &mut dyn KvCache,
     prompt: &[u32],
     max_new_tokens: usize,

@@ -17,7 +17,7 @@
 
 use ch01_bpe::{TokenId, Tokenizer};
 use ch02_attention::lookup::SplitMix64;
-use ch03_transformer_block::LlamaModel;
+use ch03_transformer_block::CausalLm;
 use ch03_transformer_block::train::{argmax, ids_tensor};
 use ch04_kv_cache::decode::{check_request, forward_cached, last_logits};
 use ch04_kv_cache::{CacheError, KvCache};
@@ -134,7 +134,7 @@ impl Generated {
 /// `stop`; `on_token` sees each new token as it is chosen (the stop token not included).
 /// Without a cache every step runs the whole sequence again (chapter 04's baseline).
 pub fn generate(
-    model: &LlamaModel,
+    model: &dyn CausalLm,
     mut cache: Option<&mut dyn KvCache>,
     prompt: &[TokenId],
     max_new_tokens: usize,
@@ -144,7 +144,7 @@ pub fn generate(
 ) -> Result<Generated, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
     let mut rng = SplitMix64(sampling.seed);
-    let device = model.embed_tokens.weight.val().device();
+    let device = model.device();
     let mut sequence = prompt.to_vec();
     // The last position's logits after feeding `new` (the tail of `sequence`).
     let mut step = |new: &[TokenId], sequence: &[TokenId]| -> Result<Vec<f32>, CacheError> {
@@ -156,7 +156,7 @@ pub fn generate(
                 }
                 logits.expect("at least one token")
             }
-            None => model.forward(ids_tensor(sequence, 1, &device))?,
+            None => model.forward_kv(ids_tensor(sequence, 1, &device), 0, &mut |_, k, v| (k, v))?,
         }))
     };
     let start = Instant::now();

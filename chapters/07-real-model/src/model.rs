@@ -98,22 +98,29 @@ pub fn config_from_gguf(gguf: &Gguf) -> Result<LlamaConfig, GgufError> {
     Ok(config)
 }
 
-/// Rows `[heads·d, cols]` of a Q or K weight from llama.cpp's interleaved RoPE order back to
-/// the split-halves order: within each head, stored row `2i + j` becomes row `i + j·d/2`.
-pub fn unpermute_rope_rows(rows: &[f32], heads: usize, cols: usize) -> Vec<f32> {
-    let d = rows.len() / cols / heads;
+/// Where each row of a Q or K weight comes from when llama.cpp's interleaved RoPE order is put
+/// back to split halves: within each head of `d` rows, row `i + j·d/2` is stored row `2i + j`.
+pub fn rope_row_order(heads: usize, d: usize) -> Vec<usize> {
     let half = d / 2;
-    let mut out = vec![0f32; rows.len()];
+    let mut order = vec![0; heads * d];
     for h in 0..heads {
         for i in 0..half {
             for j in 0..2 {
-                let from = (h * d + 2 * i + j) * cols;
-                let to = (h * d + i + j * half) * cols;
-                out[to..to + cols].copy_from_slice(&rows[from..from + cols]);
+                order[h * d + i + j * half] = h * d + 2 * i + j;
             }
         }
     }
-    out
+    order
+}
+
+/// Rows `[heads·d, cols]` of a Q or K weight from llama.cpp's interleaved RoPE order back to
+/// the split-halves order ([`rope_row_order`]).
+pub fn unpermute_rope_rows(rows: &[f32], heads: usize, cols: usize) -> Vec<f32> {
+    let d = rows.len() / cols / heads;
+    rope_row_order(heads, d)
+        .into_iter()
+        .flat_map(|from| rows[from * cols..(from + 1) * cols].iter().copied())
+        .collect()
 }
 
 /// `[rows, cols]` row-major → `[cols, rows]` row-major.

@@ -1,0 +1,189 @@
+//! Chapter 08 measured: decode and prefill tokens/s of SmolLM2-135M with its weights in each
+//! form (chapter 07's f32 model on burn's matmul, and chapter 08's kernel on f32, f16, q8_0 and
+//! the file's native Q4_1), at 1 and all threads, beside llama.cpp on the same file, prompt and
+//! token counts (when its reference environment exists: `data/reference/smollm2/setup.sh`).
+//!
+//! For each form: the weight bytes one decode step reads, and the read bandwidth that implies
+//! as a share of this machine's, measured in the same run with the same threads — the roofline
+//! a batch-1 decode cannot beat.
+//!
+//! Records (`target/workbench/records/`): `quantization/{prefill,decode}/{form}/t{threads}`
+//! and `quantization/matvec/{form}` (one 1536 × 576 matrix-vector product, SmolLM2's FFN shape).
+
+use burn::tensor::Device;
+use ch03_transformer_block::CausalLm;
+use ch07_real_model::fetch::{SMOLLM2, ensure};
+use ch07_real_model::{Generated, Gguf, GgufTokenizer, Sampling, generate, load_model};
+use ch08_quantization::{Activations, Form, QMatrix, Weights, load_quantized};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use llm_workbench::machine::{bandwidth_buffer, read_bandwidth_gb_s, thread_pool, with_threads};
+use llm_workbench::records::{Record, Throughput as Rate};
+use smollm2::{NEW_TOKENS, PROMPT_TOKENS, llama_cpp};
+use std::time::Duration;
+
+#[path = "common/smollm2.rs"]
+mod smollm2;
+
+fn bench_matvec(c: &mut Criterion) {
+    let (rows, cols) = (1536, 576);
+    let w: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919 % 1001) as f32 / 500.0 - 1.0) * 0.05)
+        .collect();
+    let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.37).sin()).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in [1, cores] {
+        // Called from inside the pool, as the model's decode step is: no thread wake-up per call.
+        let pool = thread_pool(threads);
+        let mut group = c.benchmark_group("quantization/matvec");
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        for form in Form::ALL {
+            let m = QMatrix::from_f32(form, &w, rows, cols).unwrap();
+            group.throughput(Throughput::Bytes(m.bytes() as u64));
+            for a in Activations::ALL
+                .into_iter()
+                .filter(|&a| form.is_quantized() || a == Activations::F32)
+            {
+                let id = format!("{}-x{}/{rows}x{cols}/t{threads}", form.name(), a.name());
+                group.bench_function(id, |b| {
+                    b.iter_custom(|iters| {
+                        pool.install(|| {
+                            let start = std::time::Instant::now();
+                            for _ in 0..iters {
+                                std::hint::black_box(m.matmul(&x, 1, a));
+                            }
+                            start.elapsed()
+                        })
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+fn bench_decode(_: &mut Criterion) {
+    // `cargo bench --bench quantization -- matvec` runs the matrix-vector products alone.
+    if let Some(filter) = std::env::args().skip(1).find(|a| !a.starts_with('-'))
+        && !"quantization/decode".contains(&filter)
+    {
+        return;
+    }
+    let path = ensure(&SMOLLM2)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .path()
+        .to_path_buf();
+    let gguf = Gguf::open(&path).unwrap();
+    let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
+    let config = ch07_real_model::config_from_gguf(&gguf).unwrap();
+    let prompt = smollm2::prompt(&tokenizer);
+    let run = |model: &dyn CausalLm| -> Generated {
+        let mut cache = smollm2::cache(&config);
+        generate(
+            model,
+            Some(&mut cache),
+            &prompt,
+            NEW_TOKENS,
+            &Sampling::greedy(),
+            &[],
+            |_| {},
+        )
+        .unwrap()
+    };
+
+    // (name, model, weight bytes read per decoded token)
+    let burn_f32 = load_model(&gguf, &Device::flex()).unwrap();
+    let mut models: Vec<(String, Box<dyn CausalLm + Sync>, usize)> = Vec::new();
+    let params = ch03_transformer_block::param_counts(&config);
+    models.push(("burn-f32".into(), Box::new(burn_f32), 4 * params.total()));
+    for (weights, activations) in [
+        (Weights::All(Form::F32), Activations::F32),
+        (Weights::All(Form::F16), Activations::F32),
+        (Weights::All(Form::Q8_0), Activations::F32),
+        (Weights::All(Form::Q8_0), Activations::Q8),
+        (Weights::Native, Activations::F32),
+        (Weights::Native, Activations::Q8),
+    ] {
+        let m = load_quantized(&gguf, weights, activations, &Device::flex()).unwrap();
+        let bytes = m.weight_bytes_per_token();
+        let name = if weights.is_quantized() {
+            format!("{}-x{}", weights.name(), activations.name())
+        } else {
+            weights.name().into()
+        };
+        models.push((name, Box::new(m), bytes));
+    }
+
+    let buffer = bandwidth_buffer(256 << 20);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "weights  | threads | weight MB/token | prefill tok/s (×llama.cpp) | decode tok/s (×llama.cpp) | decode GB/s (% of measured)"
+    );
+    for threads in [1, cores] {
+        let bandwidth = with_threads(threads, || read_bandwidth_gb_s(&buffer, 5));
+        let reference = llama_cpp(threads);
+        let theirs = |key: &str| reference.as_ref().ok().and_then(|v| v[key].as_f64());
+        for (name, model, bytes) in &models {
+            let runs: Vec<Generated> =
+                with_threads(threads, || (0..3).map(|_| run(model.as_ref())).collect());
+            let median = |f: &dyn Fn(&Generated) -> f64| {
+                let mut v: Vec<f64> = runs.iter().map(f).collect();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let prefill = median(&|g| g.prefill_tokens_per_s());
+            let decode = median(&|g| g.decode_tokens_per_s());
+            let gb_s = decode * *bytes as f64 / 1e9;
+            let ratio = |ours: f64, key: &str| theirs(key).map(|t| ours / t);
+            for (phase, ours, key, tokens) in [
+                ("prefill", prefill, "prefill_tokens_per_s", PROMPT_TOKENS),
+                ("decode", decode, "decode_tokens_per_s", NEW_TOKENS),
+            ] {
+                let params = serde_json::json!({
+                    "model": SMOLLM2.budget_id, "weights": name, "threads": threads, "tokens": tokens,
+                    "weight_bytes_per_token": bytes,
+                    "read_gb_s": if phase == "decode" { Some(gb_s) } else { None },
+                    "machine_read_gb_s": bandwidth,
+                    "percent_of_bandwidth": if phase == "decode" { Some(100.0 * gb_s / bandwidth) } else { None },
+                    "llama_cpp_tokens_per_s": theirs(key),
+                    "ratio_to_llama_cpp": ratio(ours, key),
+                    "llama_cpp": reference.as_ref().map_or_else(|e| serde_json::json!({"missing": e}), Clone::clone),
+                });
+                Record::new(
+                    &format!("quantization/{phase}/{name}/t{threads}"),
+                    "08-quantization",
+                    params,
+                    Rate {
+                        value: ours,
+                        unit: "tokens/s".into(),
+                    },
+                    tokens as f64 / ours,
+                )
+                .write()
+                .expect("records directory is writable");
+            }
+            let x = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}×"));
+            println!(
+                "{name:8} | {threads:7} | {:15.1} | {prefill:8.1} ({:>6}) | {decode:7.1} ({:>6}) | {gb_s:5.1} ({:.0}%)",
+                *bytes as f64 / 1e6,
+                x(ratio(prefill, "prefill_tokens_per_s")),
+                x(ratio(decode, "decode_tokens_per_s")),
+                100.0 * gb_s / bandwidth
+            );
+        }
+        let show = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
+        println!(
+            "llama.cpp| {threads:7} |            Q4_1 | {:>8} |         | {:>7} | machine read bandwidth {bandwidth:.1} GB/s",
+            show(theirs("prefill_tokens_per_s")),
+            show(theirs("decode_tokens_per_s"))
+        );
+        if let Err(e) = &reference {
+            println!("llama.cpp not measured: {e}");
+        }
+    }
+}
+
+criterion_group!(benches, bench_matvec, bench_decode);
+criterion_main!(benches);

@@ -1,0 +1,127 @@
+//! Chapter 07's parity measures ([`ch07_real_model::parity`]) for the packed model, in every
+//! weight form. With 8-bit activations, as llama.cpp computes, the native Q4_1 weights give
+//! llama.cpp's logits far more closely than chapter 07's f32 activations do.
+
+#[path = "../../07-real-model/tests/common/mod.rs"]
+mod common;
+
+use burn::tensor::Device;
+use ch03_transformer_block::CausalLm;
+use ch03_transformer_block::train::ids_tensor;
+use ch07_real_model::config_from_gguf;
+use ch07_real_model::parity::{Prompt, free_running, prompts, teacher_forced};
+use ch08_quantization::{Activations, Form, QuantizedLlama, Weights, load_quantized};
+use common::{GGUF, MODEL, fixture};
+use std::sync::LazyLock;
+
+const NEAR_TIE: f32 = 1.0;
+
+static PROMPTS: LazyLock<Vec<Prompt>> = LazyLock::new(|| prompts(&fixture("greedy.json")).unwrap());
+/// The file's weights with llama.cpp's 8-bit activations.
+static NATIVE: LazyLock<QuantizedLlama> = LazyLock::new(|| load(Weights::Native, Activations::Q8));
+
+fn load(weights: Weights, activations: Activations) -> QuantizedLlama {
+    load_quantized(&GGUF, weights, activations, &Device::flex()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn all_logits(model: &dyn CausalLm, ids: &[u32]) -> Vec<f32> {
+    let logits = model
+        .forward_kv(ids_tensor(ids, 1, &model.device()), 0, &mut |_, k, v| {
+            (k, v)
+        })
+        .unwrap();
+    logits
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+}
+
+/// With f32 activations the kernel reads the packed Q4_1 bytes and computes what chapter 07's
+/// model computes from the dequantized f32 matrices on burn's matmul: the same logits at every
+/// position of every prompt, to f32 rounding (measured worst: see the output).
+#[test]
+fn f32_activations_give_chapter_07s_logits() {
+    let packed = load(Weights::Native, Activations::F32);
+    let mut worst = 0f32;
+    for p in PROMPTS.iter().take(4) {
+        let ours = all_logits(&packed, &p.prompt_ids);
+        let theirs = all_logits(&*MODEL, &p.prompt_ids);
+        assert_eq!(ours.len(), theirs.len());
+        worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(worst, f32::max);
+    }
+    println!("worst logit difference from chapter 07's model: {worst}");
+    assert!(worst <= 0.02, "{worst}");
+}
+
+/// Native weights (Q4_1 blocks, Q8_0 embedding/head, as llama.cpp runs them) with 8-bit
+/// activations: llama.cpp's token at every clear step and ≥ 95% of all steps, and top-5 logits
+/// within llama.cpp's own batched-vs-single spread. Measured: 397/416 (95.4%), 259/259 clear,
+/// mean 0.170, worst 1.43 — closer in the worst case than chapter 07's f32 activations (2.95),
+/// no closer on average: llama.cpp also rounds its KV cache and attention to f16, and its own
+/// logits differ from exact f64 arithmetic by 0.4–1.2 per step (the fixture's `exact_f64`).
+#[test]
+fn native_weights_match_llama_cpp_teacher_forced() {
+    let t = teacher_forced(&*NATIVE, &PROMPTS, NEAR_TIE).unwrap();
+    println!("native: {t}");
+    assert_eq!(t.total, 13 * 32);
+    assert!(t.agree as f64 >= 0.95 * t.total as f64, "{t}");
+    assert_eq!(t.clear_agree, t.clear_total, "{t}");
+    assert!(t.mean_logit_diff <= 0.20, "{t}");
+    assert!(t.worst_logit_diff <= t.own_noise, "{t}");
+}
+
+/// Free-running: identical up to the first near tie, and for ≥ 16 tokens on 5 of 13 prompts
+/// (measured: 5; chapter 07's f32 activations: 6 — the near ties come within 3 steps on the others).
+#[test]
+fn native_weights_decode_llama_cpp_tokens_on_most_prompts() {
+    let config = config_from_gguf(&GGUF).unwrap();
+    let runs = free_running(&*NATIVE, &config, &PROMPTS, NEAR_TIE).unwrap();
+    for r in &runs {
+        println!(
+            "{}: {} identical, first near tie at {}",
+            r.name, r.identical, r.first_near_tie
+        );
+        assert!(
+            r.identical >= r.first_near_tie,
+            "{}: diverged at {} before a near tie at {}",
+            r.name,
+            r.identical,
+            r.first_near_tie
+        );
+    }
+    let long = runs.iter().filter(|r| r.identical >= 16).count();
+    assert!(
+        long >= 5,
+        "{long} of {} prompts match ≥ 16 tokens",
+        runs.len()
+    );
+}
+
+/// Every other form still gives llama.cpp's next token at clear steps; the thresholds are per
+/// form because converting the file's weights changes them: f32/f16 hold the Q4_1 values
+/// exactly but drop the 8-bit activations; q8_0 re-rounds the weights; q4_1 also re-rounds the
+/// Q8_0 embedding (the tied LM head) to 4 bits.
+#[test]
+fn every_weight_form_keeps_teacher_forced_parity() {
+    for (form, min_agree, max_mean) in [
+        (Form::F32, 0.95, 0.25),
+        (Form::F16, 0.95, 0.25),
+        (Form::Q8_0, 0.95, 0.25),
+        (Form::Q4_1, 0.83, 0.60),
+    ] {
+        let model = load(Weights::All(form), Activations::Q8);
+        let t = teacher_forced(&model, &PROMPTS, NEAR_TIE).unwrap();
+        println!("{}: {t}", form.name());
+        assert!(
+            t.agree as f64 >= min_agree * t.total as f64,
+            "{}: {t}",
+            form.name()
+        );
+        assert!(t.mean_logit_diff <= max_mean, "{}: {t}", form.name());
+    }
+}
