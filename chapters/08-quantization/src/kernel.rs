@@ -259,6 +259,23 @@ impl QMatrix {
         &self.data[r * n..(r + 1) * n]
     }
 
+    /// Matrices of one form and width, their rows one after another: the product of the stack
+    /// is the products of the parts side by side, in one pass over the input.
+    pub fn stack(parts: &[QMatrix]) -> Result<QMatrix, String> {
+        let first = parts.first().ok_or("nothing to stack")?;
+        if let Some(odd) = parts
+            .iter()
+            .find(|p| p.form != first.form || p.cols != first.cols)
+        {
+            return Err(format!("cannot stack {odd:?} under {first:?}"));
+        }
+        Ok(QMatrix {
+            rows: parts.iter().map(|p| p.rows).sum(),
+            data: parts.iter().flat_map(|p| p.data.iter().copied()).collect(),
+            ..*first
+        })
+    }
+
     /// The matrix with its rows reordered: row `i` of the result is row `order[i]` of this one.
     /// Rows are whole blocks, so reordering moves bytes and never requantizes.
     pub fn permute_rows(&self, order: &[usize]) -> QMatrix {
@@ -386,7 +403,7 @@ impl Q8Rows {
             let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
             let start = out.q.len();
             out.q
-                .extend(block.iter().map(|&v| (v * id).round_ties_even() as i8));
+                .extend(block.iter().map(|&v| round_ties_even(v * id) as i8));
             let sum: i32 = out.q[start..].iter().map(|&q| i32::from(q)).sum();
             out.d.push(f16::from_f32(d).to_f32());
             out.s.push(f16::from_f32(d * sum as f32).to_f32());
@@ -395,6 +412,7 @@ impl Q8Rows {
     }
 
     /// Row `i`'s per-block scales, sums and values.
+    #[inline]
     fn row(&self, i: usize) -> (&[f32], &[f32], &[i8]) {
         let nb = self.cols / BLOCK;
         (
@@ -403,6 +421,14 @@ impl Q8Rows {
             &self.q[i * self.cols..(i + 1) * self.cols],
         )
     }
+}
+
+/// Round to nearest, ties to even, for |v| ≤ 2²²: adding and removing 1.5 · 2²³ leaves no
+/// fraction bits, and the FPU rounds the addition ties-to-even. (`f32::round_ties_even` is a
+/// library call on a baseline x86-64 build, slower than the rest of the quantizer.)
+fn round_ties_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
 }
 
 enum Input<'a> {
@@ -553,10 +579,17 @@ mod avx2 {
             };
         } else {
             for (k, o) in out.iter_mut().enumerate().take(count) {
-                *o = super::f16_bits(bytes, 2 * (g + k));
+                *o = f16_at(bytes, 2 * (g + k));
             }
         }
         out
+    }
+
+    /// The f16 at byte `at` of `b` as f32, with F16C (`half`'s portable conversion is a call).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn f16_at(b: &[u8], at: usize) -> f32 {
+        let bits = i32::from(u16::from_le_bytes([b[at], b[at + 1]]));
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits)))
     }
 
     /// 16 bytes at `at` of `b`.
@@ -735,8 +768,9 @@ mod avx2 {
     }
 
     /// 8-bit activations: integer products of each block with every row, then one FMA by the
-    /// two scales; Q4_1's minimum adds `m · s` per block. One accumulator per row: the integer
-    /// work between two FMAs hides their latency.
+    /// two scales; Q4_1's minimum adds `m · s` per block. Per group of eight blocks the
+    /// products `d · dₓ` and the minimums `m · s` are formed eight at a time, so the per-block
+    /// loop is loads, integer work and one FMA per row.
     #[target_feature(enable = "avx2,fma,f16c")]
     fn rows_q8<const R: usize>(
         form: Form,
@@ -745,24 +779,67 @@ mod avx2 {
         out: &mut [f32],
         load: impl Fn(usize) -> (__m256i, Option<__m256i>),
     ) {
-        let mut acc = [_mm256_setzero_ps(); R];
-        let mut mins = [0f32; R];
         let nb = w.len() / form.block_bytes();
-        for_blocks(w, nb, form == Form::Q4_1, |b, _, d, m| {
+        let has_min = form == Form::Q4_1;
+        for (xd, xs, xq) in x {
+            assert!(xd.len() == nb && xs.len() == nb && xq.len() == nb * BLOCK);
+        }
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut mins = [_mm256_setzero_ps(); R];
+        let mut tail_mins = [0f32; R];
+        let mut block = |b: usize, scale: [f32; R]| {
             let (wq, sign) = load(b);
-            for ((acc, min), (xd, xs, xq)) in acc.iter_mut().zip(&mut mins).zip(x) {
-                let xq = &xq[BLOCK * b..BLOCK * b + BLOCK];
-                // SAFETY: `xq` holds the 32 bytes loaded.
-                let xv = unsafe { _mm256_loadu_si256(xq.as_ptr().cast()) };
+            for (r, (acc, (_, _, xq))) in acc.iter_mut().zip(x).enumerate() {
+                // SAFETY: xq holds nb · 32 bytes (asserted above) and b < nb.
+                let xv = unsafe { _mm256_loadu_si256(xq.as_ptr().add(BLOCK * b).cast()) };
                 let xv = match sign {
                     Some(s) => _mm256_sign_epi8(xv, s),
                     None => xv,
                 };
-                *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[b]), mul_sum_u8_i8(wq, xv), *acc);
-                *min += m * xs[b];
+                *acc = _mm256_fmadd_ps(_mm256_set1_ps(scale[r]), mul_sum_u8_i8(wq, xv), *acc);
             }
-        });
-        finish(&acc.map(|a| [a]), &mins, out);
+        };
+        let mut g = 0;
+        while g < nb {
+            if g + 8 <= nb {
+                let d = _mm256_cvtph_ps(load16(w, 2 * g));
+                let m = if has_min {
+                    _mm256_cvtph_ps(load16(w, 2 * nb + 2 * g))
+                } else {
+                    _mm256_setzero_ps()
+                };
+                // `d · dₓ` of the eight blocks, per row: scale[k][r].
+                let mut scale = [[0f32; R]; 8];
+                for (r, (xd, xs, _)) in x.iter().enumerate() {
+                    let mut row = [0f32; 8];
+                    // SAFETY: `row` holds 8 floats.
+                    unsafe { _mm256_storeu_ps(row.as_mut_ptr(), _mm256_mul_ps(d, load8(xd, g))) };
+                    for (s, v) in scale.iter_mut().zip(row) {
+                        s[r] = v;
+                    }
+                    mins[r] = _mm256_fmadd_ps(m, load8(xs, g), mins[r]);
+                }
+                for (k, s) in scale.into_iter().enumerate() {
+                    block(g + k, s);
+                }
+                g += 8;
+            } else {
+                let d = f16_at(w, 2 * g);
+                let m = if has_min {
+                    f16_at(w, 2 * nb + 2 * g)
+                } else {
+                    0.0
+                };
+                for (r, (_, xs, _)) in x.iter().enumerate() {
+                    tail_mins[r] += m * xs[g];
+                }
+                block(g, std::array::from_fn(|r| d * x[r].0[g]));
+                g += 1;
+            }
+        }
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = hsum(acc[r]) + hsum(mins[r]) + tail_mins[r];
+        }
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]

@@ -15,11 +15,9 @@
 //! matrix (the embedding too, which the tied LM head reads) to that form. Converting a Q4_1
 //! matrix to f32 is exact, so `f32` is the file's weights at full width.
 //!
-//! `activations` chooses the arithmetic of the quantized forms: `f32` computes exactly what
-//! chapter 07's model computes (same answers), `q8` rounds activations to 8 bits as llama.cpp
-//! does (its answers — which on a near tie are not the same: asked for the capital of France,
-//! SmolLM2's Q4_1 file answers "Paris" in exact arithmetic and "L'Étoile, la Marseillaise…"
-//! in llama.cpp's, ours with `q8` included).
+//! `activations` chooses the arithmetic of the quantized forms: `f32` computes what chapter
+//! 07's model computes (the same logits to 10⁻⁴), `q8` rounds activations to 8 bits as
+//! llama.cpp does — closer to llama.cpp's logits, and faster.
 
 use crate::kernel::{Activations, Form, QMatrix};
 use burn::module::Param;
@@ -80,14 +78,68 @@ impl Weights {
 #[derive(Debug, Clone)]
 pub struct QuantizedBlock {
     pub attn_norm: RmsNorm,
-    pub q: QMatrix,
-    pub k: QMatrix,
-    pub v: QMatrix,
+    /// W_q, W_k, W_v: one product when they share a form.
+    pub qkv: Stacked,
     pub o: QMatrix,
     pub ffn_norm: RmsNorm,
-    pub gate: QMatrix,
-    pub up: QMatrix,
+    /// W_gate, W_up: one product when they share a form.
+    pub gate_up: Stacked,
     pub down: QMatrix,
+}
+
+/// Matrices that read the same input, kept as one stacked matrix when they share a form, so a
+/// step makes one pass over the input and one parallel product instead of several (vLLM's
+/// `QKVParallelLinear` and `MergedColumnParallelLinear` merge them for the same reason). A
+/// file that stores them in different types keeps them apart.
+#[derive(Debug, Clone)]
+pub struct Stacked {
+    groups: Vec<QMatrix>,
+    /// Output width of each original matrix, in order.
+    widths: Vec<usize>,
+}
+
+impl Stacked {
+    fn new(parts: Vec<QMatrix>) -> Result<Self, String> {
+        let widths = parts.iter().map(|p| p.rows).collect();
+        let mut groups: Vec<Vec<QMatrix>> = Vec::new();
+        for p in parts {
+            match groups.last_mut() {
+                Some(g) if g[0].form == p.form => g.push(p),
+                _ => groups.push(vec![p]),
+            }
+        }
+        let groups = groups
+            .iter()
+            .map(|g| QMatrix::stack(g))
+            .collect::<Result<_, _>>()?;
+        Ok(Stacked { groups, widths })
+    }
+
+    /// Each original matrix's product with `x: [b, s, cols]`, in order.
+    fn forward(&self, x: Tensor<3>, activations: Activations) -> Vec<Tensor<3>> {
+        let outputs: Vec<Tensor<3>> = self
+            .groups
+            .iter()
+            .map(|g| project(g, x.clone(), activations))
+            .collect();
+        let all = if outputs.len() == 1 {
+            outputs.into_iter().next().expect("one group")
+        } else {
+            Tensor::cat(outputs, 2)
+        };
+        let mut at = 0;
+        self.widths
+            .iter()
+            .map(|&w| {
+                at += w;
+                all.clone().narrow(2, at - w, w)
+            })
+            .collect()
+    }
+
+    fn bytes(&self) -> usize {
+        self.groups.iter().map(QMatrix::bytes).sum()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -133,35 +185,39 @@ impl QuantizedBlock {
             project(w, x, model.activations)
         });
         let n = self.attn_norm.forward(x.clone());
-        let q = split_heads(project(&self.q, n.clone()), heads); // [b, h, s, d]
-        let k = split_heads(project(&self.k, n.clone()), kv_heads); // [b, kv, s, d]
-        let v = split_heads(project(&self.v, n), kv_heads);
+        let [q, k, v]: [Tensor<3>; 3] = self
+            .qkv
+            .forward(n, model.activations)
+            .try_into()
+            .expect("q, k, v");
+        let (q, k, v) = (
+            split_heads(q, heads),
+            split_heads(k, kv_heads),
+            split_heads(v, kv_heads),
+        ); // [b, h|kv, s, d]
         let q = rope.apply(q, start, RopeStyle::SplitHalves);
         let k = rope.apply(k, start, RopeStyle::SplitHalves);
         let (k, v) = kv(k, v);
         let context = grouped_attention(q, k, v)?; // [b, h, s, d]
         let h = x + project(&self.o, merge_heads(context)); // [b, s, hidden]
         let n = self.ffn_norm.forward(h.clone());
-        let gated = silu(project(&self.gate, n.clone())) * project(&self.up, n);
-        Ok(h + project(&self.down, gated))
+        let [gate, up]: [Tensor<3>; 2] = self
+            .gate_up
+            .forward(n, model.activations)
+            .try_into()
+            .expect("gate, up");
+        Ok(h + project(&self.down, silu(gate) * up))
     }
 
-    fn matrices(&self) -> [&QMatrix; 7] {
-        [
-            &self.q, &self.k, &self.v, &self.o, &self.gate, &self.up, &self.down,
-        ]
+    fn bytes(&self) -> usize {
+        self.qkv.bytes() + self.o.bytes() + self.gate_up.bytes() + self.down.bytes()
     }
 }
 
 impl QuantizedLlama {
     /// Bytes of the blocks' matrices and of the norms' f32 gains.
     fn block_and_norm_bytes(&self) -> usize {
-        let blocks: usize = self
-            .layers
-            .iter()
-            .flat_map(|l| l.matrices())
-            .map(QMatrix::bytes)
-            .sum();
+        let blocks: usize = self.layers.iter().map(QuantizedBlock::bytes).sum();
         blocks + (2 * self.layers.len() + 1) * self.config.hidden_size * 4
     }
 
@@ -277,21 +333,26 @@ pub fn load_quantized(
         config.head_dim(),
     );
     let (heads, kv_heads) = (config.num_attention_heads, config.kv_heads());
+    let stacked = |parts| Stacked::new(parts).map_err(&error);
     let layers = (0..config.num_hidden_layers)
         .map(|i| {
             let name = |t: &str| format!("blk.{i}.{t}.weight");
             Ok(QuantizedBlock {
                 attn_norm: vector(&name("attn_norm"))?,
                 // Q and K rows back from llama.cpp's RoPE order to chapter 03's (chapter 07).
-                q: matrix(&name("attn_q"), heads * d, hidden)?
-                    .permute_rows(&rope_row_order(heads, d)),
-                k: matrix(&name("attn_k"), kv_heads * d, hidden)?
-                    .permute_rows(&rope_row_order(kv_heads, d)),
-                v: matrix(&name("attn_v"), kv_heads * d, hidden)?,
+                qkv: stacked(vec![
+                    matrix(&name("attn_q"), heads * d, hidden)?
+                        .permute_rows(&rope_row_order(heads, d)),
+                    matrix(&name("attn_k"), kv_heads * d, hidden)?
+                        .permute_rows(&rope_row_order(kv_heads, d)),
+                    matrix(&name("attn_v"), kv_heads * d, hidden)?,
+                ])?,
                 o: matrix(&name("attn_output"), hidden, heads * d)?,
                 ffn_norm: vector(&name("ffn_norm"))?,
-                gate: matrix(&name("ffn_gate"), ffn, hidden)?,
-                up: matrix(&name("ffn_up"), ffn, hidden)?,
+                gate_up: stacked(vec![
+                    matrix(&name("ffn_gate"), ffn, hidden)?,
+                    matrix(&name("ffn_up"), ffn, hidden)?,
+                ])?,
                 down: matrix(&name("ffn_down"), hidden, ffn)?,
             })
         })
