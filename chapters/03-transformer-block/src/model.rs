@@ -41,6 +41,27 @@ pub trait CausalLm {
     fn device(&self) -> Device;
 }
 
+/// A reference to a model is a model: `forward_cached(&model, …)` works whether `model` is a
+/// model or already a reference to one.
+impl<T: CausalLm + ?Sized> CausalLm for &T {
+    fn forward_kv(
+        &self,
+        ids: Tensor<2, Int>,
+        start: usize,
+        kv: &mut dyn FnMut(usize, Tensor<4>, Tensor<4>) -> (Tensor<4>, Tensor<4>),
+    ) -> Result<Tensor<3>, ModelError> {
+        (**self).forward_kv(ids, start, kv)
+    }
+
+    fn max_positions(&self) -> usize {
+        (**self).max_positions()
+    }
+
+    fn device(&self) -> Device {
+        (**self).device()
+    }
+}
+
 impl CausalLm for LlamaModel {
     fn forward_kv(
         &self,

@@ -6,7 +6,12 @@
 //! dequantizing the whole matrix to f32 — 4 bytes per weight written and read again — so the
 //! 4-bit form would be slower than plain f32. This kernel never builds the f32 matrix.
 //!
-//! How (as llama.cpp's CPU backend does it):
+//! Two ways to multiply, chosen by [`Activations`]:
+//!
+//! - **f32 activations** (exact): each block is expanded to 32 f32 weights in registers
+//!   (`d·q + m`) and multiplied by the f32 activations — chapter 07's arithmetic, reading only
+//!   the packed bytes.
+//! - **8-bit activations**, as llama.cpp's CPU backend computes:
 //!
 //! 1. The activation row is quantized too, to 8 bits per block of 32 (`x ≈ dₓ · qₓ`).
 //! 2. Each block's dot product is then a dot product of small integers, exact in i32:
@@ -30,8 +35,8 @@
 //!
 //! Rounding the activations to 8 bits is an approximation of its own: the result differs from
 //! an f32 dot product of the same (dequantized) weights by about 0.4% of the row's scale.
-//! llama.cpp makes exactly this approximation, so matching it is also what makes our logits
-//! agree with llama.cpp's (chapter 07's parity test).
+//! llama.cpp makes the same approximation, which brings our logits closer to its own (the
+//! parity tests), and integer products take fewer instructions per block than expanding it.
 
 use ch07_real_model::GgmlType;
 use half::f16;
