@@ -1,6 +1,10 @@
 //! Chapter 07's parity measures ([`ch07_real_model::parity`]) for the packed model, in every
 //! weight form. With 8-bit activations, as llama.cpp computes, the native Q4_1 weights give
-//! llama.cpp's logits far more closely than chapter 07's f32 activations do.
+//! llama.cpp's logits more closely than chapter 07's f32 activations do in the worst case.
+//!
+//! ~70 s on 2 cores together: the model loaded in five forms, the 13 fixture prompts
+//! teacher-forced in each, and 13 × 32 greedy decode steps — the smallest runs that check every
+//! fixture prompt in every form.
 
 #[path = "../../07-real-model/tests/common/mod.rs"]
 mod common;
