@@ -5,7 +5,8 @@
 //! them directly is how llama.cpp decodes several times faster than f32 weights allow.
 //!
 //! Read in this order:
-//! 1. [`formats`]: block quantization (Q8_0, Q4_0, Q4_1, BF16), symmetric and asymmetric.
+//! 1. [`formats`]: block quantization (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, BF16), symmetric and
+//!    asymmetric.
 //! 2. [`kernel`]: a matmul that reads the packed blocks, with 8-bit activations and integer dot
 //!    products (AVX2 when the CPU has it, a scalar reference beside it).
 //! 3. [`model`]: chapter 07's model with every matrix packed, decoding through chapter 04's caches.

@@ -67,6 +67,8 @@ fn round_trip_error_is_within_the_block_step() {
         (GgmlType::Q8_0, 127.0, 0.5),
         (GgmlType::Q4_0, 8.0, 1.0),
         (GgmlType::Q4_1, 15.0, 0.5),
+        (GgmlType::Q5_0, 16.0, 1.0),
+        (GgmlType::Q5_1, 31.0, 0.5),
     ] {
         let bytes = quantize(ty, &values).unwrap();
         let back = dequantize(ty, &bytes, values.len() as u64).unwrap();
@@ -74,7 +76,7 @@ fn round_trip_error_is_within_the_block_step() {
             let max = x.iter().fold(0f32, |a, v| a.max(v.abs()));
             let range = x.iter().copied().fold(f32::MIN, f32::max)
                 - x.iter().copied().fold(f32::MAX, f32::min);
-            let step = if ty == GgmlType::Q4_1 {
+            let step = if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
                 range / steps
             } else {
                 max / steps

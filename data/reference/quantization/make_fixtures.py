@@ -27,7 +27,7 @@ from gguf.quants import quantize
 
 HERE = Path(__file__).resolve().parent
 SEED = 20261202
-TYPES = [T.Q8_0, T.Q4_0, T.Q4_1, T.BF16]
+TYPES = [T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.BF16]
 
 
 def blocks(rng: np.random.Generator) -> dict[str, np.ndarray]:
