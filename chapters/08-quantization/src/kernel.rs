@@ -710,16 +710,10 @@ mod avx2 {
         }
     }
 
-    /// Scales `d` (and `m` for Q4_1) of the blocks in groups of eight, then `block(b, k)` for
-    /// each block `b` (the `k`-th of its group). Full groups run a fixed count of eight, so
-    /// the accumulator a block adds into (`k % A`) is known when compiling.
+    /// Scales `d` (and `m` for Q4_1) of the blocks, converted eight at a time, then
+    /// `block(b, d, m)` for each block `b`.
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn for_blocks(
-        w: &[u8],
-        nb: usize,
-        has_min: bool,
-        mut block: impl FnMut(usize, usize, f32, f32),
-    ) {
+    fn for_blocks(w: &[u8], nb: usize, has_min: bool, mut block: impl FnMut(usize, f32, f32)) {
         let (d_bytes, m_bytes) = (w, &w[2 * nb..]);
         let mut g = 0;
         while g < nb {
@@ -730,14 +724,8 @@ mod avx2 {
             } else {
                 [0.0; 8]
             };
-            if count == 8 {
-                for k in 0..8 {
-                    block(g + k, k, d[k], m[k]);
-                }
-            } else {
-                for k in 0..count {
-                    block(g + k, 0, d[k], m[k]);
-                }
+            for k in 0..count {
+                block(g + k, d[k], m[k]);
             }
             g += count;
         }
@@ -754,7 +742,7 @@ mod avx2 {
         expand: impl Fn(usize, f32, f32) -> [__m256; 4],
     ) {
         let mut acc = [[_mm256_setzero_ps(); A]; R];
-        let mut block = |b: usize, _: usize, d: f32, m: f32| {
+        let mut block = |b: usize, d: f32, m: f32| {
             let wv = expand(b, d, m);
             for (acc, x) in acc.iter_mut().zip(x) {
                 let x = &x[BLOCK * b..BLOCK * b + BLOCK];
@@ -767,7 +755,7 @@ mod avx2 {
         if form.is_quantized() {
             for_blocks(w, nb, form == Form::Q4_1, block);
         } else {
-            (0..nb).for_each(|b| block(b, 0, 0.0, 0.0)); // f32 and f16 rows have no scales
+            (0..nb).for_each(|b| block(b, 0.0, 0.0)); // f32 and f16 rows have no scales
         }
         finish(&acc, &[0.0; R], out);
     }
