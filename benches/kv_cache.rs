@@ -109,7 +109,7 @@ fn bench_small(crit: &mut Criterion) {
 fn measure_all(_: &mut Criterion) {
     let device = Device::flex();
     device.seed(0);
-    let limits = latest_limits(&records_dir());
+    let limits = latest_limits(&records_dir()).expect("machine record");
     let gb_s = limits.as_ref().map(|l| l.bandwidth_gb_s);
     let mut table = Table::new([
         "model",

@@ -12,6 +12,7 @@ pub mod budget;
 pub mod commands;
 pub mod data;
 pub mod error;
+pub mod fuzz;
 pub mod machine;
 pub mod output;
 pub mod plot;

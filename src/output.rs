@@ -65,3 +65,47 @@ impl Drop for Progress {
         }
     }
 }
+
+/// A temporary name beside `path` in the same folder (so a rename is atomic), keeping its
+/// extension (chart backends choose the format by it): `a/b.png` → `a/.b.tmp-<pid>-<n>.png`.
+pub fn temp_beside(path: &std::path::Path) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let stem = path
+        .file_stem()
+        .map_or("out".into(), |s| s.to_string_lossy());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut name = format!(".{stem}.tmp-{}-{n}", std::process::id());
+    if let Some(ext) = path.extension() {
+        name = format!("{name}.{}", ext.to_string_lossy());
+    }
+    path.with_file_name(name)
+}
+
+/// Moves a finished temporary file over `path`, after flushing it to disk: a process killed at
+/// any moment leaves either the old file or the new one, never a half-written one. The folder
+/// is flushed too, so the rename itself survives a crash.
+pub fn commit_temp(temp: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
+    let done = std::fs::File::open(temp)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(temp, path));
+    if done.is_err() {
+        let _ = std::fs::remove_file(temp);
+    }
+    done?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Not every filesystem can sync a directory; the rename has happened either way.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` all or nothing: [`temp_beside`], then [`commit_temp`].
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temp = temp_beside(path);
+    if let Err(e) = std::fs::write(&temp, bytes) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    commit_temp(&temp, path)
+}

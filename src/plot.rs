@@ -51,8 +51,17 @@ macro_rules! render_both {
         }
         let png = stem.with_extension("png");
         let svg = stem.with_extension("svg");
-        $draw(BitMapBackend::new(&png, SIZE).into_drawing_area(), $($arg),*)?;
-        $draw(SVGBackend::new(&svg, SIZE).into_drawing_area(), $($arg),*)?;
+        // Each drawn to a temporary file and renamed over the chart when complete.
+        let (png_temp, svg_temp) = (crate::output::temp_beside(&png), crate::output::temp_beside(&svg));
+        let drawn = $draw(BitMapBackend::new(&png_temp, SIZE).into_drawing_area(), $($arg),*)
+            .and_then(|()| $draw(SVGBackend::new(&svg_temp, SIZE).into_drawing_area(), $($arg),*));
+        if let Err(e) = drawn {
+            let _ = std::fs::remove_file(&png_temp);
+            let _ = std::fs::remove_file(&svg_temp);
+            return Err(e);
+        }
+        crate::output::commit_temp(&png_temp, &png)?;
+        crate::output::commit_temp(&svg_temp, &svg)?;
         Ok(vec![png, svg])
     }};
 }

@@ -77,7 +77,10 @@ impl Record {
             throughput,
             time_s,
             bytes: None,
-            limits: latest_limits(&records_dir()),
+            limits: latest_limits(&records_dir()).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; record {bench_id} written without machine limits");
+                None
+            }),
             git_rev: git_rev(),
             unix_time_s: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -96,11 +99,13 @@ impl Record {
         format!("{}.json", self.bench_id.replace(['/', '\\', ' '], "__"))
     }
 
-    /// Writes the record to `dir` (created if needed); a later run of the same case replaces it.
+    /// Writes the record to `dir` (created if needed), all or nothing; a later run of the same
+    /// case replaces it.
     pub fn write_to(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(self.file_name());
-        std::fs::write(&path, serde_json::to_string_pretty(self)? + "\n")?;
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        crate::output::write_atomic(&path, text.as_bytes())?;
         Ok(path)
     }
 
@@ -118,20 +123,46 @@ pub fn records_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/workbench/records"))
 }
 
-/// Reads every `*.json` record in `dir`, sorted by chapter then id. A missing directory, an
-/// unreadable or malformed record is bad input naming the file.
-pub fn read_dir(dir: &Path) -> anyhow::Result<Vec<Record>> {
+/// The records of a folder, and each file in it that could not be read (`path: why`).
+#[derive(Debug, Default)]
+pub struct RecordSet {
+    pub records: Vec<Record>,
+    pub skipped: Vec<String>,
+}
+
+/// Reads every `*.json` record in `dir`, sorted by chapter then id. A missing directory is bad
+/// input; an unreadable or malformed record is skipped and named in [`RecordSet::skipped`], so
+/// one corrupt file neither hides the others nor passes for "no records".
+pub fn read_dir(dir: &Path) -> anyhow::Result<RecordSet> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| bad_input(format!("records directory {}", dir.display()), e))?;
-    let mut records = Vec::new();
+    let mut set = RecordSet::default();
     for entry in entries {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
-            records.push(read_file(&path)?);
+        // `.name.tmp-…` files are writes in progress (or left by a killed writer), not records.
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if !hidden && path.extension().is_some_and(|e| e == "json") {
+            match read_file(&path) {
+                Ok(record) => set.records.push(record),
+                Err(e) => set.skipped.push(e.to_string()),
+            }
         }
     }
-    records.sort_by(|a, b| (&a.chapter, &a.bench_id).cmp(&(&b.chapter, &b.bench_id)));
-    Ok(records)
+    set.records
+        .sort_by(|a, b| (&a.chapter, &a.bench_id).cmp(&(&b.chapter, &b.bench_id)));
+    set.skipped.sort();
+    Ok(set)
+}
+
+/// [`read_dir`], where a directory that does not exist yet holds no records.
+pub fn read_dir_if_present(dir: &Path) -> anyhow::Result<RecordSet> {
+    if dir.exists() {
+        read_dir(dir)
+    } else {
+        Ok(RecordSet::default())
+    }
 }
 
 /// Reads one record file.
@@ -148,10 +179,17 @@ pub fn read_file(path: &Path) -> anyhow::Result<Record> {
 }
 
 /// Limits from the machine records in `dir`, if `llm-workbench machine` (or the machine
-/// bench) has been run: the limits stamped on its all-threads matmul record.
-pub fn latest_limits(dir: &Path) -> Option<MachineLimits> {
-    let file = format!("{}.json", crate::machine::MATMUL_ID.replace('/', "__"));
-    read_file(&dir.join(file)).ok()?.limits
+/// bench) has been run: the limits stamped on its all-threads matmul record. No record is
+/// `None`; a corrupt one is an error naming it.
+pub fn latest_limits(dir: &Path) -> anyhow::Result<Option<MachineLimits>> {
+    let path = dir.join(format!(
+        "{}.json",
+        crate::machine::MATMUL_ID.replace('/', "__")
+    ));
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(read_file(&path)?.limits)
 }
 
 /// Short git revision of the working tree, with `-dirty` when it has changes; `unknown`

@@ -22,6 +22,8 @@ pub struct ReportRow {
 pub struct Report {
     pub records_dir: String,
     pub rows: Vec<ReportRow>,
+    /// Files in the folder that are not readable records, each `path: why`.
+    pub skipped: Vec<String>,
     /// PNG and SVG files written (see [`write_charts`]).
     pub charts: Vec<String>,
 }
@@ -39,7 +41,7 @@ pub fn percent_of_limit(r: &Record) -> Option<f64> {
 
 /// Reads the records in `records_dir` and, when `charts_dir` is given, draws their charts there.
 pub fn build(records_dir: &Path, charts_dir: Option<&Path>) -> anyhow::Result<Report> {
-    let records = crate::records::read_dir(records_dir)?;
+    let crate::records::RecordSet { records, skipped } = crate::records::read_dir(records_dir)?;
     let charts = match charts_dir {
         Some(dir) => write_charts(&records, dir)?
             .iter()
@@ -58,6 +60,7 @@ pub fn build(records_dir: &Path, charts_dir: Option<&Path>) -> anyhow::Result<Re
         records_dir: records_dir.display().to_string(),
         rows,
         charts,
+        skipped,
     })
 }
 
@@ -150,6 +153,9 @@ pub fn write_charts(records: &[Record], dir: &Path) -> anyhow::Result<Vec<PathBu
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in &self.skipped {
+            writeln!(f, "skipped {s}")?;
+        }
         if self.rows.is_empty() {
             return writeln!(
                 f,

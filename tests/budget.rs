@@ -488,3 +488,34 @@ fn self_hosted_price_for_the_router() {
     assert!(self_hosted_usd_per_mtok("llama-3.1-70b", "h100-sxm", 1).is_err());
     assert!(self_hosted_usd_per_mtok("nope", "h100-sxm", 1).is_err());
 }
+
+/// A deployment vLLM would refuse to start (the weights fit, one request's KV does not) has no
+/// price: the router must not route to it. The same model and GPU still get a budget, with
+/// the warning that says why.
+#[test]
+fn a_deployment_that_would_not_start_is_not_priced() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("unstartable");
+    std::fs::create_dir_all(&dir).unwrap();
+    // MHA with 64 layers of width 5120: ~17 GB of bf16 weights, 1.3 MB of KV per token.
+    let config = serde_json::json!({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": 5120, "intermediate_size": 2048, "num_hidden_layers": 64,
+        "num_attention_heads": 40, "num_key_value_heads": 40, "vocab_size": 32000,
+        "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "torch_dtype": "bfloat16"});
+    let path = dir.join("wide-mha.config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let path = path.to_str().unwrap();
+    let a = arch::resolve(path).unwrap();
+    let hw = hardware::resolve("rtx-4090", std::path::Path::new("/nonexistent")).unwrap();
+    let settings = Settings {
+        context_tokens: llm_workbench::budget::PRICE_CONTEXT_TOKENS,
+        ..Settings::default()
+    };
+    let b = plan(&a, &hw, &settings).unwrap();
+    assert!(b.max_concurrency < 1.0, "{}", b.max_concurrency);
+    assert!(b.warnings[0].contains("vLLM would refuse to start"));
+    let err = self_hosted_usd_per_mtok(path, "rtx-4090", 1).unwrap_err();
+    assert!(
+        err.to_string().contains("vLLM would refuse to start"),
+        "{err}"
+    );
+}

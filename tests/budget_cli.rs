@@ -316,3 +316,43 @@ fn bad_inputs_are_one_line_exit_2() {
     assert_bad_input(&mut budget(&["--sweep", "tokens=1k..2k"]), &["--sweep"]);
     assert_bad_input(&mut budget(&[]), &["--model"]);
 }
+
+/// A corrupt machine record is named, not mistaken for "no machine records".
+#[test]
+fn a_corrupt_machine_record_is_named() {
+    let dir = temp_dir("budget_corrupt_machine");
+    let file = format!(
+        "{}.json",
+        llm_workbench::machine::MATMUL_ID.replace('/', "__")
+    );
+    std::fs::write(dir.join(&file), "{\"schema\": 1, \"limits\": ").unwrap();
+    assert_bad_input(
+        budget(&["--model", "smollm2-135m", "--hardware", "this-machine"])
+            .env("WORKBENCH_RECORDS", &dir),
+        &[&file],
+    );
+}
+
+/// A batch the KV pool cannot hold at the context is refused, naming the maximum; the
+/// maximum itself is accepted.
+#[test]
+fn a_batch_beyond_the_pools_concurrency_is_refused() {
+    let v = json(&mut budget(&["--model", "llama-3.1-8b", "--json"]));
+    let max = v["max_concurrency"].as_f64().unwrap().floor() as u64;
+    assert!(max > 1);
+    let at_max = json(&mut budget(&[
+        "--model",
+        "llama-3.1-8b",
+        "--json",
+        "--batch",
+        &max.to_string(),
+    ]));
+    assert_eq!(at_max["batch"], max);
+    assert_bad_input(
+        &mut budget(&["--model", "llama-3.1-8b", "--batch", &(max + 1).to_string()]),
+        &[
+            &format!("--batch {}", max + 1),
+            &format!("maximum concurrency {max}"),
+        ],
+    );
+}

@@ -17,14 +17,24 @@ fn missing_records_dir_is_one_line_exit_2() {
     );
 }
 
+/// A corrupt record neither hides the others nor passes unnoticed: it is skipped and named.
 #[test]
-fn corrupt_record_names_the_file() {
+fn a_corrupt_record_is_skipped_and_named_and_the_others_are_reported() {
     let dir = temp_dir("corrupt-record");
     std::fs::write(dir.join("broken.json"), "{\"schema\": 1, \"bench_id\": ").unwrap();
-    assert_bad_input(
-        bin().args(["report", "--records"]).arg(&dir),
-        &["broken.json"],
-    );
+    let good = serde_json::json!({"schema": 1, "bench_id": "demo/good", "chapter": "02-attention",
+        "params": {}, "throughput": {"value": 1.5, "unit": "GFLOP/s"}, "time_s": 0.1,
+        "git_rev": "abc", "unix_time_s": 1});
+    std::fs::write(dir.join("demo__good.json"), good.to_string()).unwrap();
+    let (code, stdout, stderr) = run(bin().args(["report", "--no-charts", "--records"]).arg(&dir));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("demo/good"), "{stdout}");
+    let skipped: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("skipped"))
+        .collect();
+    assert_eq!(skipped.len(), 1, "{stdout}");
+    assert!(skipped[0].contains("broken.json"), "{stdout}");
 }
 
 #[test]

@@ -46,11 +46,17 @@ pub fn to_architecture(meta: &Gguf, origin: &str) -> anyhow::Result<Architecture
         Some(kv_lora_rank) => {
             let rope = need("rope.dimension_count")?;
             let key = need("attention.key_length")?;
+            // An MLA key is a no-RoPE part and a RoPE part: the RoPE part cannot be the larger.
+            let Some(nope) = key.checked_sub(rope) else {
+                bail_input!(
+                    "{origin}: `{arch}.rope.dimension_count` {rope} exceeds `{arch}.attention.key_length` {key}"
+                );
+            };
             Some(Mla {
                 kv_lora_rank,
                 qk_rope_head_dim: rope,
-                qk_nope_head_dim: key.saturating_sub(rope),
-                v_head_dim: get("attention.value_length").unwrap_or(key - rope),
+                qk_nope_head_dim: nope,
+                v_head_dim: get("attention.value_length").unwrap_or(nope),
                 q_lora_rank: get("attention.q_lora_rank"),
             })
         }
@@ -235,6 +241,34 @@ mod tests {
                 .unwrap()
                 .tied_embeddings
         );
+    }
+
+    #[test]
+    fn an_mla_rope_part_wider_than_the_key_is_refused() {
+        let meta = |rope: u64| {
+            let gguf = write_gguf(
+                &[
+                    ("general.architecture", text("deepseek2")),
+                    ("deepseek2.block_count", uint(2)),
+                    ("deepseek2.embedding_length", uint(64)),
+                    ("deepseek2.attention.head_count", uint(4)),
+                    ("deepseek2.attention.kv_lora_rank", uint(16)),
+                    ("deepseek2.rope.dimension_count", uint(rope)),
+                    ("deepseek2.attention.key_length", uint(32)),
+                ],
+                &[],
+            );
+            Gguf::from_bytes(gguf, "d.gguf").unwrap()
+        };
+        let err = to_architecture(&meta(64), "d.gguf").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`deepseek2.rope.dimension_count` 64 exceeds"),
+            "{err}"
+        );
+        // Within the key, the same file reads on to the next missing key.
+        let err = to_architecture(&meta(8), "d.gguf").unwrap_err();
+        assert!(!err.to_string().contains("exceeds"), "{err}");
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub fn system_memory_bytes() -> Option<f64> {
 
 /// `this-machine`: memory = system RAM, bandwidth and fp32 peak = the latest measured limits.
 pub fn this_machine(records_dir: &Path) -> anyhow::Result<Hardware> {
-    let Some(limits) = crate::records::latest_limits(records_dir) else {
+    let Some(limits) = crate::records::latest_limits(records_dir)? else {
         bail_input!(
             "--hardware this-machine: no machine records in {}; run `llm-workbench machine` first",
             records_dir.display()

@@ -260,6 +260,17 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
     let kv = kv_step(a, s, kv_dtype);
     let pool = pool_step(a, hw, s, &weights)?;
     let conc = concurrency_step(a, s, kv_dtype, &kv, pool)?;
+    if let Some(batch) = s.batch {
+        // A decode batch holds every sequence's KV at once: more sequences than the pool holds
+        // at this context is a deployment vLLM would pre-empt or refuse, not a throughput.
+        let max = conc.max_concurrency.floor().max(0.0) as u64;
+        if batch > max {
+            bail_input!(
+                "--batch {batch} exceeds the maximum concurrency {max}: the KV pool holds {max} requests of {} tokens (lower --batch or --context)",
+                s.context_tokens
+            );
+        }
+    }
     let speed = throughput_step(a, hw, s, &weights, &kv, conc.max_concurrency);
     let price = price_step(hw, s, &speed);
     let vllm = VllmFlags {
@@ -657,6 +668,10 @@ pub fn self_hosted_usd_per_mtok(
         ..Settings::default()
     };
     let b = plan(&a, &hw, &s)?;
+    // A plan with warnings (vLLM would refuse to start) has no price to route on.
+    if let Some(w) = b.warnings.first() {
+        bail_input!("{} on {gpus} × {}: {w}", a.id, hw.id);
+    }
     let mut assumptions = b.assumptions.clone();
     assumptions.push(format!(
         "{} weights, {} KV, {}-token context, {}-token prompts, GPUs fully busy",

@@ -62,10 +62,19 @@ pub fn run() -> BudgetTour {
             Err(e) => notes.push(format!("{model} on {hw}: {e}")),
         }
     }
-    if let Ok(h) = hardware::resolve(hardware::THIS_MACHINE, &dir) {
-        let records = crate::records::read_dir(&dir).unwrap_or_default();
-        let m = measured::compare(&records, &h, &dir.display().to_string());
-        match (&m.missing, m.median_efficiency) {
+    match hardware::resolve(hardware::THIS_MACHINE, &dir) {
+        Err(e) => notes.push(format!("predicted vs measured: {e}")),
+        Ok(h) => {
+            let set = match crate::records::read_dir_if_present(&dir) {
+                Ok(set) => set,
+                Err(e) => {
+                    notes.push(format!("records: {e}"));
+                    Default::default()
+                }
+            };
+            notes.extend(set.skipped.iter().map(|s| format!("skipped {s}")));
+            let m = measured::compare(&set.records, &h, &dir.display().to_string());
+            match (&m.missing, m.median_efficiency) {
             (Some(why), _) => notes.push(format!("predicted vs measured: {why}")),
             (None, Some(e)) => notes.push(format!(
                 "predicted vs measured: {} chapter 04 decode records reach {:.0}% of the bandwidth roofline (median)",
@@ -73,6 +82,7 @@ pub fn run() -> BudgetTour {
                 e * 100.0
             )),
             (None, None) => {}
+        }
         }
     }
     BudgetTour { lines, notes }

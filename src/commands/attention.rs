@@ -197,12 +197,15 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
     ] {
         positive(name, v)?;
     }
-    let score_bytes = 4 * args.batch * args.heads * args.seq * args.seq;
-    if score_bytes > 4 << 30 {
+    // Sizes in f64: flags are unbounded, and a wrapped integer product would pass any guard.
+    let elements = |dims: [usize; 4]| dims.iter().map(|&v| v as f64).product::<f64>();
+    let (b, h, s, d) = (args.batch, args.heads, args.seq, args.head_dim);
+    let score_bytes = 4.0 * elements([b, h, s, s]);
+    let qkv_out_bytes = 4.0 * 4.0 * elements([b, h, s, d]);
+    if score_bytes + qkv_out_bytes > (4u64 << 30) as f64 {
         crate::bail_input!(
-            "--seq {}: the step-by-step score matrix would need {} (limit 4 GiB)",
-            args.seq,
-            crate::table::bytes(score_bytes as f64)
+            "--batch {b} --heads {h} --seq {s} --head-dim {d}: q, k, v, the output and the step-by-step score matrix would need {} (limit 4 GiB)",
+            crate::table::bytes(score_bytes + qkv_out_bytes)
         );
     }
     let causal = !args.no_causal;
@@ -313,9 +316,15 @@ impl std::fmt::Display for SaturationOutput {
     }
 }
 
+/// Beyond a million keys the entropy curve says nothing new, and the rows no longer fit.
+const MAX_SATURATION_SEQ: usize = 1 << 20;
+
 pub fn saturation_table(seq: usize) -> anyhow::Result<SaturationOutput> {
     if seq < 2 {
         crate::bail_input!("--seq must be at least 2 (entropy is measured against ln(seq))");
+    }
+    if seq > MAX_SATURATION_SEQ {
+        crate::bail_input!("--seq {seq}: at most {MAX_SATURATION_SEQ} keys per row");
     }
     let device = Device::flex();
     device.seed(0);

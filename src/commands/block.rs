@@ -301,6 +301,11 @@ impl fmt::Display for TrainOutput {
     }
 }
 
+/// The demo trains in seconds per hundred steps; beyond this it is hours, not a demo.
+const MAX_TRAIN_STEPS: usize = 100_000;
+/// Greedy continuation of the demo model, far past anything it learned to say.
+const MAX_GENERATED_TOKENS: usize = 4096;
+
 pub fn run(cmd: &BlockCommand) -> anyhow::Result<()> {
     match cmd {
         BlockCommand::Params(args) => {
@@ -309,11 +314,17 @@ pub fn run(cmd: &BlockCommand) -> anyhow::Result<()> {
                     .map_err(|e| BadInput(format!("{}: {e}", path.display())))?,
                 None => args.preset.unwrap_or(Preset::Smollm2135m).config(),
             };
+            if args.context == 0 {
+                crate::bail_input!("--context must be at least 1 (a token attends to itself)");
+            }
             emit(&params_of(config, args.context), args.out)
         }
         BlockCommand::Train(args) => {
-            if args.steps == 0 {
-                crate::bail_input!("--steps must be at least 1");
+            if !(1..=MAX_TRAIN_STEPS).contains(&args.steps) {
+                crate::bail_input!("--steps must be between 1 and {MAX_TRAIN_STEPS}");
+            }
+            if args.tokens > MAX_GENERATED_TOKENS {
+                crate::bail_input!("--tokens must be at most {MAX_GENERATED_TOKENS}");
             }
             let config = TrainDemoConfig {
                 steps: args.steps,

@@ -55,7 +55,8 @@ pub struct BudgetArgs {
     /// A tenant NAME:CONTEXT_CAP:SHARE, e.g. chat:8k:0.6 (repeat for more tenants).
     #[arg(long = "tenant")]
     pub tenants: Vec<String>,
-    /// Decode batch [default: the maximum concurrency, at most 256].
+    /// Decode batch, at most the maximum concurrency (a larger one is refused) [default: the
+    /// maximum concurrency, at most 256].
     #[arg(long, value_parser = parse_tokens, allow_hyphen_values = true)]
     pub batch: Option<u64>,
     /// Prompt length for prefill time and the input price.
@@ -252,8 +253,15 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
     let mut s = settings(args, &a)?;
     let on_machine = hw.id == hardware::THIS_MACHINE;
     let measured = if on_machine {
-        let records = crate::records::read_dir(&dir).unwrap_or_default();
-        Some(measured::compare(&records, &hw, &dir.display().to_string()))
+        let set = crate::records::read_dir_if_present(&dir)?;
+        for s in &set.skipped {
+            eprintln!("warning: skipped {s}");
+        }
+        Some(measured::compare(
+            &set.records,
+            &hw,
+            &dir.display().to_string(),
+        ))
     } else {
         if args.calibrate {
             bail_input!(

@@ -14,7 +14,6 @@ use crate::router::{litellm, ratio, route, usd, usd_per_task};
 use crate::table::{Table, thousands};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::data::{MODELS_YAML, REFERENCE_WORKLOAD_YAML as REFERENCE_YAML, read_user_or_shipped};
@@ -200,7 +199,7 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let mut written = None;
     if let Some(path) = &args.audit {
         let lines = audit::audit_lines(&plan, &audit::now_rfc3339());
-        append_audit(path, &lines)?;
+        audit::append(path, &lines)?;
         written = Some(lines.len());
     }
     let chart = if args.no_chart {
@@ -221,18 +220,6 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
         chart: chart.iter().map(|p| name(p)).collect(),
     };
     emit(&report, args.out)
-}
-
-fn append_audit(path: &Path, lines: &[AuditLine]) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| crate::error::bad_input(name(path), e))?;
-    for l in lines {
-        writeln!(f, "{}", serde_json::to_string(l)?)?;
-    }
-    Ok(())
 }
 
 fn run_review(args: &ReviewArgs) -> anyhow::Result<()> {

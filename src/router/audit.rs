@@ -82,6 +82,42 @@ pub fn now_rfc3339() -> String {
     rfc3339(s)
 }
 
+/// Appends `lines` to the audit log at `path` (created if missing), all in one write to a
+/// file opened for appending: a process killed at any moment leaves every line whole, and two
+/// processes appending at once do not interleave within a line. A last line torn by some
+/// other writer is ended first, so it cannot swallow the first new line.
+pub fn append(path: &std::path::Path, lines: &[AuditLine]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let at = |e: std::io::Error| crate::error::bad_input(path.display(), e);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(at)?;
+    let mut text = String::new();
+    if ends_mid_line(&mut f).map_err(at)? {
+        text.push('\n');
+    }
+    for l in lines {
+        text += &serde_json::to_string(l)?;
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes()).map_err(at)
+}
+
+/// Whether a file's last byte is something other than a newline.
+fn ends_mid_line(f: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
 /// A line of a JSONL file that could not be read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BadLine {

@@ -271,6 +271,9 @@ pub fn train(learner: &impl Learner, text: &str, config: &TrainConfig) -> Result
     if config.vocab_size < 256 {
         return Err(Error::VocabTooSmall(config.vocab_size));
     }
+    if config.vocab_size > u32::MAX as usize {
+        return Err(Error::VocabTooLarge(config.vocab_size));
+    }
     if text.is_empty() {
         return Err(Error::EmptyCorpus {
             path: "corpus".into(),

@@ -24,6 +24,8 @@ pub enum Error {
     EmptyCorpus { path: String },
     #[error("vocab size {0} is below 256: a byte-level vocabulary starts with the 256 bytes")]
     VocabTooSmall(usize),
+    #[error("vocab size {0} does not fit 32-bit token ids")]
+    VocabTooLarge(usize),
     #[error(
         "special token {token:?} at byte offset {offset} is not allowed in this text (allow it, or encode the text as ordinary)"
     )]

@@ -179,6 +179,24 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
         let id = t.get("id").and_then(Value::as_u64);
         match (content, id) {
             (Some(c), Some(id)) if id < u32::MAX as u64 => {
+                // As in the `tokenizers` crate, an added token found in the vocab is that vocab
+                // entry; one that is not takes an id past it. A file whose ids say otherwise
+                // (`tokenizers` warns and renumbers) is refused: its ids would not mean what
+                // the file says.
+                match vocab.get(c).and_then(Value::as_u64) {
+                    Some(v) if v != id => {
+                        return Err(field(format!(
+                            "added token {c:?} has id {id}, but `model.vocab` gives it {v}"
+                        )));
+                    }
+                    None if (id as usize) < by_id.len() => {
+                        return Err(field(format!(
+                            "added token {c:?} has id {id}, which `model.vocab` gives to {:?}",
+                            by_id[id as usize]
+                        )));
+                    }
+                    _ => {}
+                }
                 specials.push((c.to_string(), id as TokenId))
             }
             _ => {
@@ -187,6 +205,10 @@ pub fn from_tokenizer_json(text: &str, path: &str) -> Result<Tokenizer> {
                 ));
             }
         }
+    }
+    if let Some(&(_, max)) = specials.iter().max_by_key(|s| s.1) {
+        let entries = by_id.len() + specials.len();
+        crate::tokenizer::check_id_gap(path, "special token id", max as usize, entries)?;
     }
     let mut tok = from_byte_level_vocab(
         path,
@@ -237,7 +259,8 @@ pub fn from_byte_level_vocab(
         };
         pairs.push(((id(a)?, id(b)?), id(&format!("{a}{b}"))?));
     }
-    // A special token that is also in the vocab keeps its id; its bytes are its text.
+    // A special token that is also in the vocab keeps its id and the vocab's bytes (the same
+    // bytes as its text, where a file is consistent; `from_tokenizer_json` checks that).
     Tokenizer::from_merges_with(path, tokens, pairs, specials, pattern, missing)
 }
 

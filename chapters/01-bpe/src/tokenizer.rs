@@ -82,6 +82,24 @@ fn pack(pair: Pair) -> u64 {
     ((pair.0 as u64) << 32) | pair.1 as u64
 }
 
+/// How far past its number of entries a table's largest id may reach. Ids may skip numbers
+/// (cl100k's special tokens start after a hole, at 100257), but the decoder is a table sized by
+/// the largest id: an id near 2³² in a corrupt file would otherwise allocate gigabytes.
+pub const MAX_ID_GAP: usize = 1 << 16;
+
+pub(crate) fn check_id_gap(path: &str, what: &str, max_id: usize, entries: usize) -> Result<()> {
+    if max_id >= entries + MAX_ID_GAP {
+        return Err(Error::Corrupt {
+            path: path.to_string(),
+            line: 0,
+            message: format!(
+                "{what} {max_id} is far beyond the {entries} entries (ids may skip at most {MAX_ID_GAP})"
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Tokenizer {
     /// A tokenizer from learned merges: `tokens[id]` are the bytes of `id` (the first 256 need
     /// not be the bytes in order, but every byte must be one token), `merges` in rank order.
@@ -140,6 +158,7 @@ impl Tokenizer {
         pattern: Pattern,
     ) -> Result<Self> {
         let max = ranks.iter().map(|r| r.1).max().unwrap_or(0) as usize;
+        check_id_gap(name, "rank", max, ranks.len())?;
         let mut tokens: Vec<Option<Vec<u8>>> = vec![None; max + 1];
         let mut whole: FxHashMap<Box<[u8]>, TokenId> = FxHashMap::default();
         for (bytes, id) in ranks {
@@ -198,7 +217,8 @@ impl Tokenizer {
             if decoder.len() <= id {
                 decoder.resize(id + 1, None);
             }
-            decoder[id] = Some(text.as_bytes().into());
+            // A special that is also an ordinary token keeps the ordinary token's bytes.
+            decoder[id].get_or_insert_with(|| text.as_bytes().into());
         }
         let special_finder = (!specials.is_empty()).then(|| {
             AhoCorasick::builder()

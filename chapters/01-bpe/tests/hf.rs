@@ -91,6 +91,62 @@ fn corrupt_tokenizer_json_is_refused_with_the_field() {
     assert!(err.to_string().contains("merge 0"), "{err}");
 }
 
+#[test]
+fn an_added_token_id_far_past_the_vocabulary_is_refused() {
+    let (ours, _) = &SAVED[0];
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&to_tokenizer_json(ours).unwrap()).unwrap();
+    doc["added_tokens"][0]["id"] = serde_json::json!(4_000_000_000u64);
+    let err = from_tokenizer_json(&doc.to_string(), "t.json").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("special token id 4000000000 is far beyond"),
+        "{err}"
+    );
+}
+
+/// An added token whose id the vocab gives to another string: `tokenizers` warns and renumbers
+/// it (the file's id then means nothing); we refuse the file, naming both.
+#[test]
+fn an_added_token_on_another_tokens_id_is_refused() {
+    let (ours, theirs) = &SAVED[0];
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&to_tokenizer_json(ours).unwrap()).unwrap();
+    let added = serde_json::json!({"id": 300, "content": "<|mine|>", "single_word": false,
+        "lstrip": false, "rstrip": false, "normalized": false, "special": true});
+    doc["added_tokens"].as_array_mut().unwrap().push(added);
+    let json = doc.to_string();
+    let hf: HfTokenizer = json.parse().unwrap();
+    assert_ne!(
+        hf.token_to_id("<|mine|>"),
+        Some(300),
+        "tokenizers renumbers it"
+    );
+    let err = from_tokenizer_json(&json, "t.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"<|mine|>\" has id 300, which `model.vocab` gives to"),
+        "{err}"
+    );
+    // A vocab entry with the token's own content, but another id.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&to_tokenizer_json(ours).unwrap()).unwrap();
+    let n = doc["model"]["vocab"].as_object().unwrap().len();
+    doc["model"]["vocab"]["<|x|>"] = serde_json::json!(n);
+    doc["added_tokens"] = serde_json::json!([{"id": n + 1, "content": "<|x|>", "special": true}]);
+    let err = from_tokenizer_json(&doc.to_string(), "t.json")
+        .unwrap_err()
+        .to_string();
+    let want = format!("\"<|x|>\" has id {}, but `model.vocab` gives it {n}", n + 1);
+    assert!(err.contains(&want), "{err}");
+    // Consistent files, as `tokenizers` writes them, load: each special decodes as there.
+    for (text, id) in ours.special_tokens() {
+        assert_eq!(theirs.decode(&[*id], false).unwrap(), *text);
+        assert_eq!(ours.decode_bytes(&[*id]).unwrap(), text.as_bytes());
+    }
+}
+
 /// The `tokenizers` trainer set up like ours: the 256-character byte-level alphabet, the same
 /// split pattern, no minimum frequency, one thread.
 /// The merges `tokenizers`' trainer learns, as byte-level strings.

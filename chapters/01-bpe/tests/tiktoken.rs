@@ -119,6 +119,13 @@ fn rank_files_parse_and_refuse_corruption() {
     let err = CL100K_BASE.with_ranks(ranks).unwrap_err();
     assert!(err.to_string().contains("byte 0x00 has no token"), "{err}");
     assert_eq!(ENCODINGS.len(), 3);
+    // A rank near 2³² sizes no table: refused before anything is allocated.
+    let far = parse_rank_file("IQ== 0\nIg== 4000000000\n", "t.tiktoken").unwrap();
+    let err = CL100K_BASE.with_ranks(far).unwrap_err();
+    assert!(
+        err.to_string().contains("rank 4000000000 is far beyond"),
+        "{err}"
+    );
 }
 
 proptest! {

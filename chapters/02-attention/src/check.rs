@@ -27,12 +27,15 @@ pub enum AttentionError {
     },
     #[error("tile size must be at least 1")]
     ZeroTile,
+    /// A padding mask's `key_lengths[index]` is longer than the keys it masks. (The batch is
+    /// `key_lengths.len()` by definition; lengths for the wrong batch size are caught where the
+    /// mask meets `q`, as a [`AttentionError::Shape`] error on `mask`.)
     #[error(
-        "key_lengths has {got} entries for a batch of {batch}; each must be at most seq_k = {seq_k}"
+        "key_lengths[{index}] = {length} exceeds seq_k = {seq_k}: a sequence cannot have more real keys than there are key positions"
     )]
     KeyLengths {
-        got: usize,
-        batch: usize,
+        index: usize,
+        length: usize,
         seq_k: usize,
     },
     #[error("d_model {d_model} is not divisible by n_heads {n_heads}")]

@@ -32,16 +32,18 @@ pub fn causal_mask(seq_q: usize, seq_k: usize, device: &Device) -> Tensor<4, Boo
 }
 
 /// Padding mask from the true length of each sequence in the batch: key `j` of sequence `b`
-/// is masked when `j ≥ key_lengths[b]`. `true` = masked. `[b, 1, 1, s_k]`
+/// is masked when `j ≥ key_lengths[b]`. `true` = masked. `[b, 1, 1, s_k]`, where the batch `b`
+/// is `key_lengths.len()`. A length above `seq_k` is an [`AttentionError::KeyLengths`] naming
+/// the entry; lengths for the wrong batch are caught when the mask meets `q` in [`attention`].
 pub fn padding_mask(
     key_lengths: &[usize],
     seq_k: usize,
     device: &Device,
 ) -> Result<Tensor<4, Bool>, AttentionError> {
-    if key_lengths.iter().any(|&n| n > seq_k) {
+    if let Some((index, &length)) = key_lengths.iter().enumerate().find(|&(_, &n)| n > seq_k) {
         return Err(AttentionError::KeyLengths {
-            got: key_lengths.len(),
-            batch: key_lengths.len(),
+            index,
+            length,
             seq_k,
         });
     }

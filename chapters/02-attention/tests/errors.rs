@@ -104,6 +104,40 @@ fn padding_lengths_longer_than_the_sequence() {
     assert!(padding_mask(&[3, 9], 8, &Device::flex()).is_err());
 }
 
+/// The error names the entry at fault and the limit it breaks, not the batch size twice
+/// (it used to say "key_lengths has 3 entries for a batch of 3").
+#[test]
+fn padding_length_error_names_the_entry_and_seq_k() {
+    let err = padding_mask(&[3, 9, 4], 8, &Device::flex()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("key_lengths[1] = 9"), "{msg}");
+    assert!(msg.contains("seq_k = 8"), "{msg}");
+    assert!(!msg.contains("batch of 3"), "{msg}");
+}
+
+/// Three key lengths for a batch of two: the mask is built (its batch is 3), and the attention
+/// call refuses it with an error that names both the mask's batch (3) and `q`'s (2).
+#[test]
+fn key_lengths_for_the_wrong_batch_name_both_sizes() {
+    let device = Device::flex();
+    let mask = padding_mask(&[1, 2, 3], 4, &device).unwrap();
+    let err = attention(
+        zeros([2, 1, 4, 8]),
+        zeros([2, 1, 4, 8]),
+        zeros([2, 1, 4, 8]),
+        false,
+        Some(mask),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, AttentionError::Shape { what: "mask", .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("[3, 1, 1, 4]"), "the mask's batch of 3: {msg}");
+    assert!(msg.contains("[2 or 1,"), "q's batch of 2: {msg}");
+}
+
 #[test]
 fn heads_that_do_not_divide_d_model() {
     let err = MultiHeadSelfAttentionConfig::new(10, 3)

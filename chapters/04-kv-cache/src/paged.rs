@@ -103,6 +103,11 @@ impl BlockPool {
     pub fn free_blocks(&self) -> usize {
         self.free.len()
     }
+    /// Ids of the free blocks (the next one handed out is the last). With every live
+    /// sequence's [`PagedCache::block_table`] they account for each block exactly once.
+    pub fn free_block_ids(&self) -> &[usize] {
+        &self.free
+    }
     /// Blocks a sequence of `tokens` positions occupies.
     pub fn blocks_for(&self, tokens: usize) -> usize {
         tokens.div_ceil(self.block_size)
@@ -171,6 +176,33 @@ impl PagedCache {
     /// Pool block ids holding positions `0..16`, `16..32`, … of this sequence.
     pub fn block_table(&self) -> &[usize] {
         &self.table
+    }
+
+    /// The keys and values this sequence has stored in `layer`, read back from the pool through
+    /// its block table: `([1, kv_heads, tokens, head_dim], [1, kv_heads, tokens, head_dim])`.
+    /// This is what its next attention step would see (before the new token).
+    pub fn read(&self, layer: usize) -> (Tensor<4>, Tensor<4>) {
+        let pool = self.pool.borrow();
+        let (k, v) = (
+            pool.k[layer].as_ref().expect("present"),
+            pool.v[layer].as_ref().expect("present"),
+        );
+        let ids = self.table_ids(&k.device());
+        (
+            Self::gather(k, &ids, self.tokens),
+            Self::gather(v, &ids, self.tokens),
+        )
+    }
+
+    /// The block table as an index tensor, for `select`.
+    fn table_ids(&self, device: &Device) -> Tensor<1, Int> {
+        Tensor::from_data(
+            TensorData::new(
+                self.table.iter().map(|&b| b as i64).collect::<Vec<_>>(),
+                [self.table.len()],
+            ),
+            device,
+        )
     }
 
     /// Unused slots in this sequence's last block.
@@ -246,13 +278,7 @@ impl KvCache for PagedCache {
         let mut pool = self.pool.borrow_mut();
         let bs = pool.block_size;
         let total = self.tokens + k.dims()[2];
-        let ids = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                self.table.iter().map(|&b| b as i64).collect::<Vec<_>>(),
-                [self.table.len()],
-            ),
-            &k.device(),
-        );
+        let ids = self.table_ids(&k.device());
         let ks = Self::scatter(
             pool.k[layer].take().expect("present"),
             k,

@@ -10,9 +10,56 @@
 //!
 //! Only the block accounting is simulated (no model runs): the numbers are how many sequences
 //! run at once and how much of the pool holds real tokens.
+//!
+//! A configuration is checked before anything runs ([`ServingConfig::validate`]): every range
+//! must be non-empty, and the longest possible request must fit both policies, since a request
+//! that can never be admitted would keep the simulation waiting for ever. A run that passes
+//! the check always finishes (the oldest running sequence is never pre-empted, so it gains a
+//! token every step); a step limit stays as a guard, and tripping it is an error
+//! ([`ServingError::Unfinished`]), never a result.
 
 use serde::Serialize;
 use std::collections::VecDeque;
+
+/// Why a serving simulation cannot run, or did not finish. Each message names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServingError {
+    #[error("{field} must be at least 1")]
+    Zero { field: &'static str },
+    #[error("{field} is ({lo}, {hi}): its minimum is above its maximum")]
+    ReversedRange {
+        field: &'static str,
+        lo: usize,
+        hi: usize,
+    },
+    #[error(
+        "the longest request (prompt_tokens max + output_tokens max = {longest} tokens) exceeds max_len = {max_len}: the pre-allocated policy could never admit it"
+    )]
+    LongerThanMaxLen { longest: usize, max_len: usize },
+    #[error(
+        "max_len = {max_len} exceeds pool_tokens = {pool_tokens}: the pre-allocated policy could not run a single sequence"
+    )]
+    MaxLenAbovePool { max_len: usize, pool_tokens: usize },
+    #[error(
+        "the longest request ({longest} tokens) needs {needed} blocks of {block_size}, the pool (pool_tokens = {pool_tokens}) has {pool_blocks}: the paged policy could never finish it"
+    )]
+    PoolTooSmall {
+        longest: usize,
+        needed: usize,
+        block_size: usize,
+        pool_tokens: usize,
+        pool_blocks: usize,
+    },
+    #[error(
+        "the {policy} simulation hit its step limit ({steps} steps) with {unfinished} of {requests} requests unfinished"
+    )]
+    Unfinished {
+        policy: &'static str,
+        steps: usize,
+        unfinished: usize,
+        requests: usize,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServingConfig {
@@ -44,6 +91,71 @@ impl Default for ServingConfig {
     }
 }
 
+impl ServingConfig {
+    /// Checks that the simulation can run and finish: sizes of at least 1, non-empty length
+    /// ranges (`(lo, hi)` with `1 ≤ lo ≤ hi`), and a longest request (`prompt_tokens.1 +
+    /// output_tokens.1`) that fits `max_len`, with `max_len` within the pool, and whose blocks
+    /// fit the pool.
+    pub fn validate(&self) -> Result<(), ServingError> {
+        for (field, n) in [
+            ("pool_tokens", self.pool_tokens),
+            ("block_size", self.block_size),
+            ("max_len", self.max_len),
+            ("arrivals_per_step", self.arrivals_per_step),
+        ] {
+            if n == 0 {
+                return Err(ServingError::Zero { field });
+            }
+        }
+        for (field, minimum, (lo, hi)) in [
+            (
+                "prompt_tokens",
+                "the minimum of prompt_tokens",
+                self.prompt_tokens,
+            ),
+            (
+                "output_tokens",
+                "the minimum of output_tokens",
+                self.output_tokens,
+            ),
+        ] {
+            if lo > hi {
+                return Err(ServingError::ReversedRange { field, lo, hi });
+            }
+            if lo == 0 {
+                return Err(ServingError::Zero { field: minimum });
+            }
+        }
+        let longest = self.prompt_tokens.1.saturating_add(self.output_tokens.1);
+        if longest > self.max_len {
+            return Err(ServingError::LongerThanMaxLen {
+                longest,
+                max_len: self.max_len,
+            });
+        }
+        if self.max_len > self.pool_tokens {
+            return Err(ServingError::MaxLenAbovePool {
+                max_len: self.max_len,
+                pool_tokens: self.pool_tokens,
+            });
+        }
+        let (needed, pool_blocks) = (
+            longest.div_ceil(self.block_size),
+            self.pool_tokens / self.block_size,
+        );
+        if needed > pool_blocks {
+            return Err(ServingError::PoolTooSmall {
+                longest,
+                needed,
+                block_size: self.block_size,
+                pool_tokens: self.pool_tokens,
+                pool_blocks,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// One policy's run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServingResult {
@@ -68,7 +180,8 @@ struct Request {
     output: usize,
 }
 
-/// Deterministic request lengths (a 64-bit LCG; uniform in each range).
+/// Deterministic request lengths (a 64-bit LCG; uniform in each range). The ranges must be
+/// valid ([`ServingConfig::validate`]): `hi - lo + 1` underflows for a reversed one.
 fn requests(c: &ServingConfig) -> Vec<Request> {
     let mut state = c
         .seed
@@ -95,16 +208,42 @@ struct Running {
     generated: usize,
 }
 
-/// Runs both policies on the same requests: `[pre-allocated, paged]`.
-pub fn simulate(c: &ServingConfig) -> [ServingResult; 2] {
+/// Runs both policies on the same requests: `[pre-allocated, paged]`, or says why the
+/// configuration cannot run ([`ServingConfig::validate`]) or did not finish.
+pub fn try_simulate(c: &ServingConfig) -> Result<[ServingResult; 2], ServingError> {
+    c.validate()?;
     let reqs = requests(c);
-    [run(c, &reqs, false), run(c, &reqs, true)]
+    // Every step of a valid run gives the oldest running sequence one more token, and it is
+    // never pre-empted, so all requests are done within the sum of their output lengths.
+    let max_steps = reqs
+        .iter()
+        .fold(0usize, |sum, r| sum.saturating_add(r.output));
+    Ok([
+        run(c, &reqs, false, max_steps)?,
+        run(c, &reqs, true, max_steps)?,
+    ])
 }
 
-fn run(c: &ServingConfig, reqs: &[Request], paged: bool) -> ServingResult {
-    let bs = c.block_size.max(1);
+/// [`try_simulate`] for a configuration known to be good (such as the default).
+///
+/// # Panics
+///
+/// With the [`ServingError`] message when the configuration is invalid or the run does not
+/// finish; use [`try_simulate`] for a configuration that comes from outside the program.
+pub fn simulate(c: &ServingConfig) -> [ServingResult; 2] {
+    try_simulate(c).unwrap_or_else(|e| panic!("serving simulation: {e}"))
+}
+
+fn run(
+    c: &ServingConfig,
+    reqs: &[Request],
+    paged: bool,
+    max_steps: usize,
+) -> Result<ServingResult, ServingError> {
+    let policy = if paged { "paged" } else { "pre-allocated" };
+    let bs = c.block_size;
     let total_blocks = c.pool_tokens / bs;
-    let slots = c.pool_tokens / c.max_len.max(1);
+    let slots = c.pool_tokens / c.max_len;
     let blocks = |tokens: usize| tokens.div_ceil(bs);
     let mut queue: VecDeque<Request> = VecDeque::new();
     let mut running: Vec<Running> = Vec::new();
@@ -113,6 +252,14 @@ fn run(c: &ServingConfig, reqs: &[Request], paged: bool) -> ServingResult {
     let mut per_step = Vec::new();
     let mut utilization_sum = 0.0;
     while arrived < reqs.len() || !queue.is_empty() || !running.is_empty() {
+        if steps >= max_steps {
+            return Err(ServingError::Unfinished {
+                policy,
+                steps,
+                unfinished: reqs.len() - arrived + queue.len() + running.len(),
+                requests: reqs.len(),
+            });
+        }
         let n = c.arrivals_per_step.min(reqs.len() - arrived);
         queue.extend(&reqs[arrived..arrived + n]);
         arrived += n;
@@ -157,12 +304,9 @@ fn run(c: &ServingConfig, reqs: &[Request], paged: bool) -> ServingResult {
         per_step.push(running.len());
         running.retain(|r| r.generated < r.req.output);
         steps += 1;
-        if steps > 10_000_000 {
-            break; // a request that can never fit (longer than the pool) would loop forever
-        }
     }
-    ServingResult {
-        policy: if paged { "paged" } else { "pre-allocated" },
+    Ok(ServingResult {
+        policy,
         steps,
         mean_running: per_step.iter().sum::<usize>() as f64 / steps.max(1) as f64,
         peak_running: per_step.iter().copied().max().unwrap_or(0),
@@ -171,5 +315,36 @@ fn run(c: &ServingConfig, reqs: &[Request], paged: bool) -> ServingResult {
         tokens_generated: generated,
         tokens_lost_to_preemption: lost,
         running_per_step: per_step,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guard itself: a run stopped by its step limit is an error that says how many
+    /// requests were left, not a result that looks finished.
+    #[test]
+    fn a_run_stopped_by_the_step_limit_is_an_error() {
+        let c = ServingConfig {
+            requests: 10,
+            ..ServingConfig::default()
+        };
+        let reqs = requests(&c);
+        for paged in [false, true] {
+            let err = run(&c, &reqs, paged, 3).unwrap_err();
+            let ServingError::Unfinished {
+                steps,
+                unfinished,
+                requests,
+                ..
+            } = err
+            else {
+                panic!("expected Unfinished, got {err:?}");
+            };
+            assert_eq!((steps, requests), (3, 10));
+            assert!(unfinished > 0 && unfinished <= 10, "{unfinished}");
+            assert!(err.to_string().contains("step limit"), "{err}");
+        }
     }
 }

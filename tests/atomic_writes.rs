@@ -1,0 +1,100 @@
+//! Nothing half-written: a writer killed (SIGKILL) in the middle of large writes leaves every
+//! record readable, every whole-file write either old or new, and every audit line whole.
+//!
+//! The writer is this test binary itself, re-run as a child with `ATOMIC_WRITER_DIR` set, so
+//! it uses the library's own writers: [`Record::write_to`], [`write_atomic`] and
+//! [`audit::append`].
+
+use llm_workbench::output::write_atomic;
+use llm_workbench::records::{self, Record, Throughput};
+use llm_workbench::router::audit::{self, AuditLine};
+use std::path::Path;
+use std::time::Duration;
+
+const DIR_VAR: &str = "ATOMIC_WRITER_DIR";
+const BLOB_BYTES: usize = 8 << 20;
+
+/// A file whose every byte follows from its first eight: `n` then bytes `(n + i) % 251`.
+fn blob(n: u64) -> Vec<u8> {
+    let mut v = n.to_le_bytes().to_vec();
+    v.extend((0..BLOB_BYTES).map(|i| ((n as usize + i) % 251) as u8));
+    v
+}
+
+fn audit_line(i: usize) -> AuditLine {
+    AuditLine {
+        time: "2026-12-02T00:00:00Z".into(),
+        workload: "w".repeat(200),
+        task_type: format!("task-{i}"),
+        model: "m".into(),
+        tier: "premium".into(),
+        input_tokens: 1.0,
+        output_tokens: 2.0,
+        tasks_per_day: 3.0,
+        days: 4.0,
+        usd_per_task: 5.0,
+        usd_total: 6.0,
+    }
+}
+
+/// The child: writes until it is killed.
+#[test]
+fn writer_child() {
+    let Some(dir) = std::env::var_os(DIR_VAR) else {
+        return; // only runs as the child of the test below
+    };
+    let dir = Path::new(&dir);
+    let lines: Vec<AuditLine> = (0..2000).map(audit_line).collect();
+    for n in 0u64.. {
+        let params = serde_json::json!({"n": n, "padding": "p".repeat(32 << 20)});
+        Record::new(
+            "atomic/big",
+            "machine",
+            params,
+            Throughput {
+                value: 1.0,
+                unit: "x".into(),
+            },
+            1.0,
+        )
+        .write_to(dir)
+        .unwrap();
+        write_atomic(&dir.join("blob.bin"), &blob(n)).unwrap();
+        audit::append(&dir.join("audit.jsonl"), &lines).unwrap();
+    }
+}
+
+#[test]
+fn a_writer_killed_mid_write_leaves_only_whole_files() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("atomic-writes");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for round in 0..10u64 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "writer_child", "--nocapture", "--test-threads=1"])
+            .env(DIR_VAR, &dir)
+            .env("WORKBENCH_RECORDS", &dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200 + 61 * round));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let set = records::read_dir(&dir).unwrap();
+        assert!(set.skipped.is_empty(), "round {round}: {:?}", set.skipped);
+        if let Ok(bytes) = std::fs::read(dir.join("blob.bin")) {
+            let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+            assert!(bytes == blob(n), "round {round}: blob.bin is torn");
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("audit.jsonl")) {
+            let (mut bad, mut n) = (Vec::new(), 0);
+            let lines: Vec<AuditLine> = audit::read_jsonl(&text, "audit.jsonl", &mut bad, &mut n);
+            assert_eq!(n, 0, "round {round}: torn audit lines {bad:?}");
+            assert_eq!(lines.len() % 2000, 0, "round {round}: a partial append");
+        }
+    }
+    // The writer got far enough to be killed mid-way at least once: something was written.
+    assert!(dir.join("blob.bin").exists() && dir.join("audit.jsonl").exists());
+}
