@@ -169,6 +169,14 @@ const ROWS: &[Row] = &[
         "block params --config {in}/truncated.json",
         &["truncated.json"],
     ),
+    Row(
+        "block params --config {in}/huge.config.json",
+        &["huge.config.json", "hidden_size"],
+    ),
+    Row(
+        "budget --model {in}/huge.config.json",
+        &["huge.config", "does not fit"],
+    ),
     Row("block params --context 0", &["--context"]),
     Row("block params --context -1", &["-1"]),
     Row(
@@ -321,6 +329,89 @@ const ROWS: &[Row] = &[
     ),
     Row("report --records {in}/missing", &["missing"]),
     Row("report --records {in}/ids.txt", &["ids.txt"]),
+    // Unknown flags, and the flags the rows above do not reach.
+    Row("tour --nosuch", &["--nosuch"]),
+    Row("machine --nosuch", &["--nosuch"]),
+    Row("gqa --nosuch", &["--nosuch"]),
+    Row("moe --tokens 65536 --experts 256", &["65536"]),
+    Row("attention saturation --seq 100000", &["--seq"]),
+    Row("attention compare --tile 0", &["--tile"]),
+    Row(
+        "attention heatmap --tokenizer {in}/garbage.json --dir charts",
+        &["garbage.json"],
+    ),
+    Row(
+        "attention heatmap --tokenizer {in}/truncated.json --dir charts",
+        &["truncated.json"],
+    ),
+    Row(
+        "bpe count --tokenizer {in}/garbage.tiktoken {in}/ids.txt",
+        &["garbage.tiktoken"],
+    ),
+    Row(
+        "bpe decode --tokenizer {in}/truncated.json {in}/ids.txt",
+        &["truncated.json"],
+    ),
+    Row(
+        "bpe train --corpus {in}/ids.txt --vocab-size 300 --out nosuch/tok.json",
+        &["nosuch"],
+    ),
+    Row("generate --prompt hi --temperature -1", &["--temperature"]),
+    Row("generate --prompt hi --top-p 2", &["--top-p"]),
+    Row("generate --prompt hi --top-k 0", &["--top-k"]),
+    Row(
+        "generate --prompt hi --model smollm2 --weights nosuch",
+        &["nosuch"],
+    ),
+    Row(
+        "generate --prompt hi --model smollm2 --activations nosuch",
+        &["nosuch"],
+    ),
+    Row("budget --model llama-3.1-8b --tenant nosuch", &["--tenant"]),
+    Row("budget --sweep nosuch=1..2", &["nosuch"]),
+    Row(
+        "budget --model llama-3.1-8b --context-percentiles garbage",
+        &["garbage"],
+    ),
+    Row(
+        "budget --model llama-3.1-8b --block-size 0",
+        &["--block-size"],
+    ),
+    Row("budget --model llama-3.1-8b --kv-dtype nosuch", &["nosuch"]),
+    Row("budget --model llama-3.1-8b --weights nosuch", &["nosuch"]),
+    Row(
+        "budget --model llama-3.1-8b --prompt-tokens 0",
+        &["--prompt-tokens"],
+    ),
+    Row(
+        "budget --model llama-3.1-8b --compute-efficiency 0",
+        &["efficiency"],
+    ),
+    Row(
+        "budget --model llama-3.1-8b --bandwidth-efficiency 2",
+        &["efficiency"],
+    ),
+    Row(
+        "budget --model llama-3.1-8b --usd-per-hour -1",
+        &["--usd-per-hour"],
+    ),
+    Row("budget --model llama-3.1-8b --calibrate", &["--calibrate"]),
+    Row(
+        "route review --audit {in}/empty.jsonl --outcomes {in}/empty.jsonl --catalog {in}/garbage.yaml",
+        &["garbage.yaml"],
+    ),
+    Row(
+        "route review --audit {in}/empty.jsonl --outcomes {in}/empty.jsonl --policy {in}/garbage.yaml",
+        &["garbage.yaml"],
+    ),
+    Row(
+        "route compare-prices {in}/garbage.yaml {in}/garbage.json",
+        &["garbage"],
+    ),
+    Row(
+        "route import-litellm --prices {in}/garbage.json --tier *=premium --as-of garbage",
+        &["garbage"],
+    ),
 ];
 
 /// Names and contents of every file under `dir`.
@@ -356,6 +447,10 @@ fn every_command_refuses_bad_input_with_one_line_and_writes_nothing() {
         std::fs::write(inputs.join(name), text).unwrap();
     }
     std::fs::write(inputs.join("garbage.jsonl"), [0xffu8, 0xfe, b'\n', 0x00]).unwrap();
+    let shipped = include_str!("../data/configs/smollm2-135m.config.json");
+    let huge = shipped.replace("\"hidden_size\": 576", "\"hidden_size\": 99999999999");
+    assert_ne!(huge, shipped);
+    std::fs::write(inputs.join("huge.config.json"), huge).unwrap();
     let before = snapshot(&inputs);
     let mut failures = Vec::new();
     for Row(args, mention) in ROWS {

@@ -461,7 +461,10 @@ pub fn from_hf_config(root: &serde_json::Value, origin: &str) -> anyhow::Result<
         match model_type {
             "gemma2" => Some("LG".to_string()),
             "gemma3" | "gemma3_text" => {
-                let n = num(&["sliding_window_pattern"]).unwrap_or(6).max(1) as usize;
+                // One global layer every n: n beyond the layer count means none.
+                let n = num(&["sliding_window_pattern"])
+                    .unwrap_or(6)
+                    .clamp(1, layers.max(1)) as usize;
                 Some(format!("{}G", "L".repeat(n - 1)))
             }
             _ => Some("L".to_string()),

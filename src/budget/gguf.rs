@@ -40,6 +40,11 @@ pub fn to_architecture(meta: &Gguf, origin: &str) -> anyhow::Result<Architecture
     let layers = need("block_count")?;
     let hidden = need("embedding_length")?;
     let heads = need("attention.head_count")?;
+    if heads == 0 || layers == 0 {
+        bail_input!(
+            "{origin}: `{arch}.attention.head_count` and `{arch}.block_count` must be at least 1"
+        );
+    }
     let kv_heads = get("attention.head_count_kv").unwrap_or(heads);
     let kv_lora = get("attention.kv_lora_rank");
     let mla = match kv_lora {
@@ -124,7 +129,10 @@ pub fn to_architecture(meta: &Gguf, origin: &str) -> anyhow::Result<Architecture
             let pattern = match arch.as_str() {
                 "gemma2" | "gpt-oss" => "LG".to_string(),
                 "gemma3" => {
-                    let n = get("attention.sliding_window_pattern").unwrap_or(6).max(1) as usize;
+                    // One global layer every n: n beyond the layer count means none.
+                    let n = get("attention.sliding_window_pattern")
+                        .unwrap_or(6)
+                        .clamp(1, layers) as usize;
                     format!("{}G", "L".repeat(n - 1))
                 }
                 _ => "L".to_string(),

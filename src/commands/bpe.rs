@@ -204,7 +204,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<TrainOutput> {
     }
     .map_err(input)?;
     let train_seconds = start.elapsed().as_secs_f64();
-    ch01_bpe::hf::save(&trained.tokenizer, &args.out_path).map_err(input)?;
+    let json = ch01_bpe::hf::to_tokenizer_json(&trained.tokenizer).map_err(input)?;
+    crate::output::write_atomic(&args.out_path, json.as_bytes())
+        .map_err(|e| crate::error::bad_input(args.out_path.display(), e))?;
     let stats = TextStats::of(&trained.tokenizer, &text);
     Ok(TrainOutput {
         corpus: args.corpus.display().to_string(),

@@ -100,6 +100,22 @@ pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
     config.validate().map_err(input)?;
     let mut loads = Vec::new();
     let mut charts = Vec::new();
+    // Refused before any chart is drawn: bad input writes nothing.
+    let speed_config = MoeConfig::new(256, 512, args.experts, args.top_k);
+    let speed_tokens = if args.quick { 256 } else { tokens.div_ceil(2) };
+    let dense_bytes = speed_tokens * args.experts * 512 * 4;
+    if dense_bytes > MAX_DENSE_BYTES {
+        return Err(bad_input(
+            "moe",
+            format!(
+                "--tokens {tokens} with --experts {}: the dense baseline's activations would take \
+                 {} MiB, more than {} MiB; use fewer tokens or experts",
+                args.experts,
+                dense_bytes >> 20,
+                MAX_DENSE_BYTES >> 20
+            ),
+        ));
+    }
     for (stem, skew) in [
         ("moe-tour-load-balanced", 0.0),
         ("moe-tour-load-skewed", args.skew),
@@ -123,21 +139,6 @@ pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
             charts.push(p.display().to_string());
         }
         loads.push(demo);
-    }
-    let speed_config = MoeConfig::new(256, 512, args.experts, args.top_k);
-    let speed_tokens = if args.quick { 256 } else { tokens.div_ceil(2) };
-    let dense_bytes = speed_tokens * args.experts * 512 * 4;
-    if dense_bytes > MAX_DENSE_BYTES {
-        return Err(bad_input(
-            "moe",
-            format!(
-                "--tokens {tokens} with --experts {}: the dense baseline's activations would take \
-                 {} MiB, more than {} MiB; use fewer tokens or experts",
-                args.experts,
-                dense_bytes >> 20,
-                MAX_DENSE_BYTES >> 20
-            ),
-        ));
     }
     let speed = speed_demo(&speed_config, speed_tokens, 5, &device).map_err(input)?;
     Ok(MoeTour {

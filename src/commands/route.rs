@@ -196,17 +196,18 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
         Some(load_scores(&args.outputs)?)
     };
     let (tiers, plan, sensitivity) = route(&catalog, &policy, evidence.as_ref(), &workload)?;
+    // The chart first: a command that fails must not have logged decisions it did not report.
+    let chart = if args.no_chart {
+        Vec::new()
+    } else {
+        cost_chart(&tiers, &workload)?
+    };
     let mut written = None;
     if let Some(path) = &args.audit {
         let lines = audit::audit_lines(&plan, &audit::now_rfc3339());
         audit::append(path, &lines)?;
         written = Some(lines.len());
     }
-    let chart = if args.no_chart {
-        Vec::new()
-    } else {
-        cost_chart(&tiers, &workload)?
-    };
     let report = RouteReport {
         catalog: name(&args.catalog),
         workload,

@@ -83,9 +83,10 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Appends `lines` to the audit log at `path` (created if missing), all in one write to a
-/// file opened for appending: a process killed at any moment leaves every line whole, and two
-/// processes appending at once do not interleave within a line. A last line torn by some
-/// other writer is ended first, so it cannot swallow the first new line.
+/// file opened for appending, so two processes appending at once do not interleave within a
+/// line. A process killed during the write can leave the end of that write torn (the kernel
+/// stops a large write between pages): the next append ends the torn line first, so it
+/// cannot swallow a new line, and [`read_jsonl`] counts it as one malformed line.
 pub fn append(path: &std::path::Path, lines: &[AuditLine]) -> anyhow::Result<()> {
     use std::io::Write;
     let at = |e: std::io::Error| crate::error::bad_input(path.display(), e);

@@ -259,8 +259,8 @@ pub fn from_byte_level_vocab(
         };
         pairs.push(((id(a)?, id(b)?), id(&format!("{a}{b}"))?));
     }
-    // A special token that is also in the vocab keeps its id and the vocab's bytes (the same
-    // bytes as its text, where a file is consistent; `from_tokenizer_json` checks that).
+    // A special token that is also in the vocab keeps its id and the vocab's bytes, as the
+    // `tokenizers` crate decodes it (its byte-level decoder maps the vocab string to bytes).
     Tokenizer::from_merges_with(path, tokens, pairs, specials, pattern, missing)
 }
 

@@ -158,6 +158,18 @@ impl Tokenizer {
         pattern: Pattern,
     ) -> Result<Self> {
         let max = ranks.iter().map(|r| r.1).max().unwrap_or(0) as usize;
+        // The encoding's special ids lie past its ranks; a rank file that reaches one would
+        // give a special's id two meanings.
+        if let Some((text, id)) = specials
+            .iter()
+            .find(|(_, id)| ranks.iter().any(|r| r.1 == *id))
+        {
+            return Err(Error::Corrupt {
+                path: name.to_string(),
+                line: 0,
+                message: format!("rank {id} is also the id of special token {text:?}"),
+            });
+        }
         check_id_gap(name, "rank", max, ranks.len())?;
         let mut tokens: Vec<Option<Vec<u8>>> = vec![None; max + 1];
         let mut whole: FxHashMap<Box<[u8]>, TokenId> = FxHashMap::default();

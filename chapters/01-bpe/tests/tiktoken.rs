@@ -126,6 +126,11 @@ fn rank_files_parse_and_refuse_corruption() {
         err.to_string().contains("rank 4000000000 is far beyond"),
         "{err}"
     );
+    // A rank on a special token's id (cl100k's <|endoftext|> is 100257).
+    let clash = parse_rank_file("IQ== 0\nIg== 100257\n", "t.tiktoken").unwrap();
+    let err = CL100K_BASE.with_ranks(clash).unwrap_err();
+    let want = "rank 100257 is also the id of special token \"<|endoftext|>\"";
+    assert!(err.to_string().contains(want), "{err}");
 }
 
 proptest! {

@@ -205,6 +205,30 @@ impl LlamaConfig {
                 return Err(ConfigError::Zero { field });
             }
         }
+        // Bounds far past any published model, so that parameter and FLOP counts (products of
+        // these) cannot overflow.
+        for (field, value, max) in [
+            ("hidden_size", self.hidden_size, 1 << 20),
+            ("intermediate_size", self.intermediate_size, 1 << 22),
+            ("num_hidden_layers", self.num_hidden_layers, 1 << 12),
+            ("num_attention_heads", self.num_attention_heads, 1 << 12),
+            (
+                "num_key_value_heads",
+                self.num_key_value_heads.unwrap_or(1),
+                1 << 12,
+            ),
+            ("head_dim", self.head_dim.unwrap_or(2), 1 << 12),
+            ("vocab_size", self.vocab_size, 1 << 24),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1 << 26,
+            ),
+        ] {
+            if value > max {
+                return Err(ConfigError::TooLarge { field, value, max });
+            }
+        }
         if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(ConfigError::HeadsDivideHidden {
                 hidden: self.hidden_size,

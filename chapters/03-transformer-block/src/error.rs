@@ -30,6 +30,12 @@ pub enum ConfigError {
     HeadDimRequired { model_type: &'static str },
     #[error("`{field}` must be at least 1")]
     Zero { field: &'static str },
+    #[error("`{field}` = {value} is larger than any model's (at most {max})")]
+    TooLarge {
+        field: &'static str,
+        value: usize,
+        max: usize,
+    },
     #[error("`{field}` = {value} must be a positive number")]
     NotPositive { field: &'static str, value: f64 },
     #[error(
