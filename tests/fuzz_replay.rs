@@ -25,7 +25,7 @@ fn every_corpus_and_regression_input_runs_without_a_panic() {
         let corpus = inputs("corpus", name);
         assert!(
             !corpus.is_empty(),
-            "fuzz/corpus/{name}/ is empty: seed it (cargo test --test fuzz_replay -- --ignored)"
+            "fuzz/corpus/{name}/ is empty: seed it (WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_replay)"
         );
         for path in corpus.iter().chain(&inputs("regressions", name)) {
             let data = std::fs::read(path).unwrap();
@@ -37,23 +37,37 @@ fn every_corpus_and_regression_input_runs_without_a_panic() {
     assert!(total >= TARGETS.len());
 }
 
-/// Writes the seed inputs each target starts from: small valid files of every kind the
-/// workbench reads, so the fuzzer begins inside the formats rather than at random bytes.
-/// `cargo test --test fuzz_replay -- --ignored` (idempotent).
+/// The seed inputs each target starts from: small valid files of every kind the workbench
+/// reads, so the fuzzer begins inside the formats rather than at random bytes. The committed
+/// `seed-*` files must equal what this builds from today's data and code (a changed format or
+/// shipped file makes them stale); `WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_replay` rewrites
+/// them.
 #[test]
-#[ignore]
-fn write_seed_corpora() {
+fn the_seed_corpora_are_current() {
     use ch01_bpe::{FastTrainer, Pattern, TrainConfig, hf, train};
     use ch07_real_model::gguf::{MetaValue, write_gguf};
     use ch07_real_model::quants::GgmlType;
+    let write = std::env::var_os("WRITE_FUZZ_SEEDS").is_some();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = |p: &str| std::fs::read(root.join("data").join(p)).unwrap();
     let seed = |target: &str, name: &str, pick: Option<u8>, bytes: &[u8]| {
-        let dir = fuzz_dir().join("corpus").join(target);
-        std::fs::create_dir_all(&dir).unwrap();
+        let path = fuzz_dir()
+            .join("corpus")
+            .join(target)
+            .join(format!("seed-{name}"));
         let mut out = pick.map(|p| vec![p]).unwrap_or_default();
         out.extend_from_slice(bytes);
-        std::fs::write(dir.join(format!("seed-{name}")), out).unwrap();
+        if write {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, out).unwrap();
+        } else {
+            let committed = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                committed == out,
+                "{} is stale: WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_replay",
+                path.display()
+            );
+        }
     };
     // Text for the round trip: a slice of each shipped corpus, and special-token text.
     for (i, (name, text)) in llm_workbench::data::CORPORA.iter().enumerate() {

@@ -62,28 +62,29 @@ pub fn run() -> BudgetTour {
             Err(e) => notes.push(format!("{model} on {hw}: {e}")),
         }
     }
-    match hardware::resolve(hardware::THIS_MACHINE, &dir) {
-        Err(e) => notes.push(format!("predicted vs measured: {e}")),
-        Ok(h) => {
-            let set = match crate::records::read_dir_if_present(&dir) {
-                Ok(set) => set,
-                Err(e) => {
-                    notes.push(format!("records: {e}"));
-                    Default::default()
-                }
-            };
-            notes.extend(set.skipped.iter().map(|s| format!("skipped {s}")));
-            let m = measured::compare(&set.records, &h, &dir.display().to_string());
-            match (&m.missing, m.median_efficiency) {
-            (Some(why), _) => notes.push(format!("predicted vs measured: {why}")),
-            (None, Some(e)) => notes.push(format!(
-                "predicted vs measured: {} chapter 04 decode records reach {:.0}% of the bandwidth roofline (median)",
-                m.comparisons.len(),
-                e * 100.0
-            )),
-            (None, None) => {}
-        }
-        }
-    }
+    notes.extend(predicted_vs_measured(&dir));
     BudgetTour { lines, notes }
+}
+
+/// The tour's note on this machine's chapter 04 records against the budget's roofline, with
+/// each record file that could not be read named.
+fn predicted_vs_measured(dir: &std::path::Path) -> Vec<String> {
+    let read = hardware::resolve(hardware::THIS_MACHINE, dir)
+        .and_then(|h| Ok((h, crate::records::read_dir_if_present(dir)?)));
+    let (h, set) = match read {
+        Ok(read) => read,
+        Err(e) => return vec![format!("predicted vs measured: {e}")],
+    };
+    let mut notes: Vec<String> = set.skipped.iter().map(|s| format!("skipped {s}")).collect();
+    let m = measured::compare(&set.records, &h, &dir.display().to_string());
+    match (&m.missing, m.median_efficiency) {
+        (Some(why), _) => notes.push(format!("predicted vs measured: {why}")),
+        (None, Some(e)) => notes.push(format!(
+            "predicted vs measured: {} chapter 04 decode records reach {:.0}% of the bandwidth roofline (median)",
+            m.comparisons.len(),
+            e * 100.0
+        )),
+        (None, None) => {}
+    }
+    notes
 }
