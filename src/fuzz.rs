@@ -156,7 +156,10 @@ pub fn yaml(data: &[u8]) {
 /// reviewed against the shipped catalog and policy.
 pub fn jsonl(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = gate::score_files(&[("outputs.jsonl".into(), text.to_string())]);
+    let _ = gate::score_files(
+        &[("outputs.jsonl".into(), text.to_string())],
+        &gate::tool_specs(),
+    );
     let (mut bad, mut n) = (Vec::new(), 0);
     let lines: Vec<audit::AuditLine> = audit::read_jsonl(&text, "audit.jsonl", &mut bad, &mut n);
     let outcomes: Vec<audit::OutcomeLine> =

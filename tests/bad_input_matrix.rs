@@ -327,6 +327,39 @@ const ROWS: &[Row] = &[
         "toolcall score --outputs {in}/garbage.txt",
         &["garbage.txt"],
     ),
+    Row(
+        "toolcall score --outputs {in}/empty.jsonl --tools {in}/truncated.json",
+        &["truncated.json"],
+    ),
+    Row(
+        "toolcall run --model smollm2 --out o.jsonl",
+        &["smollm2", "fetch"],
+    ),
+    Row(
+        "toolcall run --model {in}/garbage.gguf --out o.jsonl",
+        &["garbage.gguf"],
+    ),
+    Row(
+        "toolcall run --model smollm2 --tools {in}/garbage.json --out o.jsonl",
+        &["garbage.json"],
+    ),
+    Row(
+        "toolcall run --model smollm2 --requests {in}/truncated.yaml --out o.jsonl",
+        &["truncated.yaml"],
+    ),
+    Row(
+        "toolcall run --model smollm2 --requests {in}/empty.yaml --out o.jsonl",
+        &["empty.yaml"],
+    ),
+    Row(
+        "toolcall run --model smollm2 --limit 0 --out o.jsonl",
+        &["--limit"],
+    ),
+    Row(
+        "toolcall run --model smollm2 --max-new-tokens 0 --out o.jsonl",
+        &["--max-new-tokens"],
+    ),
+    Row("route --cpu-usd-per-hour -1", &["--cpu-usd-per-hour"]),
     Row("report --records {in}/missing", &["missing"]),
     Row("report --records {in}/ids.txt", &["ids.txt"]),
     // Unknown flags, and the flags the rows above do not reach.

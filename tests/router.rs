@@ -182,9 +182,17 @@ fn tool_call_scores_filter_thinking_count_empty_answers_and_skip_malformed_lines
     assert_eq!(gemma["meanThinkingTokens"].as_f64(), Some(514.0));
     let weak = score("open-weight-economy-estimate");
     assert_eq!(weak["emptyAnswers"], 1);
+    // A valid call of the wrong tool is a schema match and a wrong tool: two failures, not one.
     assert_eq!(
         (weak["validJson"].as_u64(), weak["schemaMatch"].as_u64()),
-        (Some(4), Some(2))
+        (Some(4), Some(3))
+    );
+    assert_eq!(
+        (
+            weak["withExpectedTool"].as_u64(),
+            weak["rightTool"].as_u64()
+        ),
+        (Some(6), Some(3))
     );
     let all_bad = write("bad.jsonl", "not json\n{\"output\": \"x\"}\n");
     rejects(

@@ -3,7 +3,7 @@
 //! shipped sample outputs, and several hundred mutations of them (each parameter dropped,
 //! retyped, or joined by an unknown one), must get the same verdict from both.
 
-use llm_workbench::router::gate::{Verdict, final_answer, score_answer};
+use llm_workbench::router::gate::{Verdict, final_answer, grade, tool_specs};
 use serde_json::{Value, json};
 
 /// The reference schema, one `oneOf` branch per tool (only the expected tool's branch when a
@@ -63,7 +63,9 @@ fn reference_accepts(answer: &Value, expected: Option<&str>) -> bool {
 }
 
 fn ours_accepts(answer: &Value, expected: Option<&str>) -> bool {
-    score_answer(&answer.to_string(), expected) == Verdict::Match
+    // Schema-valid for the expected tool: a valid call, of that tool.
+    let g = grade(&answer.to_string(), &tool_specs(), expected, None);
+    g.verdict == Verdict::Match && g.right_tool != Some(false)
 }
 
 /// The parsed answers of the shipped sample outputs, with their expected tool.

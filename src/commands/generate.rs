@@ -23,8 +23,8 @@ use ch04_kv_cache::{
 };
 use ch07_real_model::fetch;
 use ch07_real_model::{
-    Generated, Gguf, GgufTokenizer, Sampling, TextStream, chat_prompt, config_from_gguf, generate,
-    load_model,
+    Generated, Gguf, GgufTokenizer, Sampling, TextStream, chat_prompt, config_from_gguf,
+    generate_masked, load_model,
 };
 use ch08_quantization::{Activations, Weights, load_quantized};
 use clap::{Args, ValueEnum};
@@ -345,6 +345,19 @@ pub fn run_generation(
     request: Request,
     on_token: impl FnMut(u32),
 ) -> anyhow::Result<Generated> {
+    run_generation_masked(model, config, kind, request, &mut |_, _| {}, on_token)
+}
+
+/// [`run_generation`] where `mask` may change the logits before each choice (constrained
+/// decoding, `toolcall run --constrained`).
+pub fn run_generation_masked(
+    model: &dyn CausalLm,
+    config: &LlamaConfig,
+    kind: CacheKind,
+    request: Request,
+    mask: &mut dyn FnMut(&[u32], &mut [f32]),
+    on_token: impl FnMut(u32),
+) -> anyhow::Result<Generated> {
     let Request {
         prompt,
         max_new_tokens,
@@ -358,13 +371,14 @@ pub fn run_generation(
         Some(c) => Some(c.as_mut()),
         None => None,
     };
-    generate(
+    generate_masked(
         model,
         cache,
         prompt,
         max_new_tokens,
         &sampling,
         stop,
+        mask,
         on_token,
     )
     .map_err(user_error)

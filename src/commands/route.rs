@@ -44,6 +44,10 @@ pub struct PlanArgs {
     /// Append one line per routing decision to this JSONL audit log.
     #[arg(long)]
     pub audit: Option<PathBuf>,
+    /// What an hour of this machine costs, for the self-hosted-cpu models that `--outputs`
+    /// runs of `toolcall run` add (default: $0.10, about a 2-vCPU cloud VM on demand).
+    #[arg(long, default_value_t = crate::router::catalog::DEFAULT_CPU_USD_PER_HOUR, allow_negative_numbers = true)]
+    pub cpu_usd_per_hour: f64,
     /// Do not draw the monthly-cost-by-tier chart.
     #[arg(long)]
     pub no_chart: bool,
@@ -183,7 +187,13 @@ pub fn cost_chart(tiers: &[TierRow], workload: &Workload) -> anyhow::Result<Vec<
 }
 
 fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
-    let catalog = load_catalog(&args.catalog)?;
+    if !(args.cpu_usd_per_hour.is_finite() && args.cpu_usd_per_hour > 0.0) {
+        crate::bail_input!(
+            "--cpu-usd-per-hour {}: a price must be a number > 0",
+            args.cpu_usd_per_hour
+        );
+    }
+    let mut catalog = load_catalog(&args.catalog)?;
     let workload = workload::parse(
         &read_user_or_shipped(&args.workload)?,
         &name(&args.workload),
@@ -195,6 +205,9 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<()> {
     } else {
         Some(load_scores(&args.outputs)?)
     };
+    if let Some(e) = &evidence {
+        crate::router::catalog::add_measured_cpu_models(&mut catalog, e, args.cpu_usd_per_hour);
+    }
     let (tiers, plan, sensitivity) = route(&catalog, &policy, evidence.as_ref(), &workload)?;
     // The chart first: a command that fails must not have logged decisions it did not report.
     let chart = if args.no_chart {
@@ -365,7 +378,7 @@ pub fn tier_table_text(tiers: &[TierRow], days: f64) -> String {
     for r in tiers {
         if let Some(d) = r.dedicated_usd {
             text.push_str(&format!(
-                "{}: the per-token price assumes the GPUs fully busy; rented for the whole {} days they cost {} whatever the load.\n",
+                "{}: the per-token price assumes the machines fully busy; rented for the whole {} days they cost {} whatever the load.\n",
                 r.tier,
                 days,
                 usd(d)

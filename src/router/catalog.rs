@@ -265,6 +265,63 @@ fn parse_inner(text: &str, file: &str, pricer: Option<Pricer>) -> anyhow::Result
     Ok(Catalog { tiers, models: out })
 }
 
+/// The tier of models measured on this machine by `toolcall run`.
+pub const MEASURED_CPU_TIER: &str = "self-hosted-cpu";
+
+/// What an hour of this machine costs when `--cpu-usd-per-hour` is not given: about the
+/// on-demand price of a 2-vCPU cloud VM (AWS lists c7i.large, 2 vCPU and 4 GiB, at
+/// $0.0893/hour in us-east-1). An assumption, printed with every price it makes.
+pub const DEFAULT_CPU_USD_PER_HOUR: f64 = 0.10;
+
+/// Adds a [`MEASURED_CPU_TIER`] model for every scored run that carries its own timings and
+/// is not in the catalog: the machine, serving one request at a time, costs `usd_per_hour`
+/// whether prefilling or decoding, so a token costs an hour's price over the tokens that hour
+/// processes:
+///
+/// ```text
+/// costInput  = usd_per_hour / 3600 / prefill_tokens_per_s × 1,000,000
+/// costOutput = usd_per_hour / 3600 / decode_tokens_per_s  × 1,000,000
+/// ```
+///
+/// Returns the ids added. The tier is appended to the order (least capable) if the catalog
+/// does not list it.
+pub fn add_measured_cpu_models(
+    catalog: &mut Catalog,
+    scores: &super::gate::Scores,
+    usd_per_hour: f64,
+) -> Vec<String> {
+    let mut added = Vec::new();
+    for s in &scores.scores {
+        let Some(m) = s.measured else { continue };
+        if catalog.model(&s.model).is_some() || added.contains(&s.model) {
+            continue;
+        }
+        let per_mtok = |tokens_per_s: f64| usd_per_hour / 3600.0 / tokens_per_s * 1e6;
+        catalog.models.push(Model {
+            id: s.model.clone(),
+            tier: MEASURED_CPU_TIER.to_string(),
+            cost_input: per_mtok(m.prefill_tokens_per_s),
+            cost_output: per_mtok(m.decode_tokens_per_s),
+            provider: None,
+            context_window: None,
+            capabilities: vec!["tools".to_string()],
+            price_source: Some(format!(
+                "measured here by `toolcall run`: {:.0} tokens/s prefill, {:.1} tokens/s decode,                  one request at a time, at ${usd_per_hour}/hour (--cpu-usd-per-hour)",
+                m.prefill_tokens_per_s, m.decode_tokens_per_s
+            )),
+            price_as_of: None,
+            estimate: false,
+            self_hosted: None,
+            dedicated_usd_per_hour: Some(usd_per_hour),
+        });
+        added.push(s.model.clone());
+    }
+    if !added.is_empty() && catalog.tier_rank(MEASURED_CPU_TIER).is_none() {
+        catalog.tiers.push(MEASURED_CPU_TIER.to_string());
+    }
+    added
+}
+
 /// Prices a self-hosted entry with the serving budget (rental $/hour over roofline throughput).
 pub fn budget_quote(sh: &SelfHosted) -> anyhow::Result<SelfHostedQuote> {
     let p = crate::budget::self_hosted_usd_per_mtok(&sh.architecture, &sh.hardware, sh.gpus)?;

@@ -15,41 +15,11 @@
 //! Scores are kept per (model, task type): they are the evidence the router's gate reads.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// A parameter's JSON type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamType {
-    String,
-    Integer,
-    Number,
-    Bool,
-}
-
-impl ParamType {
-    fn accepts(self, v: &Value) -> bool {
-        match self {
-            ParamType::String => v.is_string(),
-            // JSON has one number type; like JSON Schema, an integer is a number with no
-            // fractional part (`6` and `6.0`), and `6.5` or `"6"` is not.
-            ParamType::Integer => {
-                v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
-            ParamType::Number => v.is_number(),
-            ParamType::Bool => v.is_boolean(),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            ParamType::String => "string",
-            ParamType::Integer => "integer",
-            ParamType::Number => "number",
-            ParamType::Bool => "boolean",
-        }
-    }
-}
+pub use ch07_real_model::toolschema::ParamType;
+use ch07_real_model::toolschema::ToolSpec;
 
 /// (name, type, required) for each parameter of a tool.
 pub type Params = &'static [(&'static str, ParamType, bool)];
@@ -97,6 +67,15 @@ pub const TOOLS: [(&str, Params); 5] = {
         ),
     ]
 };
+
+/// The reference tools as chapter 07's tool specs (the constrainer's input, and the JSON
+/// Schema `llm-workbench toolcall schema` writes).
+pub fn tool_specs() -> Vec<ToolSpec> {
+    TOOLS
+        .iter()
+        .map(|(name, params)| ToolSpec::new(name, params))
+        .collect()
+}
 
 /// What one output scored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -171,8 +150,10 @@ pub fn final_answer(output: &Value) -> Result<String, String> {
     }
 }
 
-/// Scores one final answer against the schema.
-pub fn score_answer(answer: &str, expected_tool: Option<&str>) -> Verdict {
+/// Scores one final answer against the schema: valid JSON, and a call of one of `tools` with
+/// its required parameters, right types and nothing else. Whether it is the *right* call is
+/// [`grade`]'s question.
+pub fn score_answer(answer: &str, tools: &[ToolSpec]) -> Verdict {
     if answer.trim().is_empty() {
         return Verdict::EmptyAnswer;
     }
@@ -190,31 +171,88 @@ pub fn score_answer(answer: &str, expected_tool: Option<&str>) -> Verdict {
     let Some(tool) = obj.get("tool").and_then(Value::as_str) else {
         return mismatch("`tool` is missing or not a string".into());
     };
-    let Some((_, params)) = TOOLS.iter().find(|(name, _)| *name == tool) else {
+    let Some(spec) = tools.iter().find(|t| t.name == tool) else {
         return mismatch(format!("unknown tool `{tool}`"));
     };
-    if let Some(want) = expected_tool
-        && want != tool
-    {
-        return mismatch(format!("called `{tool}`, expected `{want}`"));
-    }
     let Some(args) = obj.get("params").and_then(Value::as_object) else {
         return mismatch("`params` is missing or not an object".into());
     };
-    for (name, ty, required) in params.iter() {
-        match args.get(*name) {
-            None if *required => return mismatch(format!("{tool}: required `{name}` is missing")),
+    for p in &spec.params {
+        match args.get(&p.name) {
+            None if p.required => {
+                return mismatch(format!("{tool}: required `{}` is missing", p.name));
+            }
             None => {}
-            Some(v) if !ty.accepts(v) => {
-                return mismatch(format!("{tool}: `{name}` must be of type {}", ty.name()));
+            Some(v) if !p.ty.accepts(v) => {
+                return mismatch(format!(
+                    "{tool}: `{}` must be of type {}",
+                    p.name,
+                    p.ty.name()
+                ));
             }
             Some(_) => {}
         }
     }
-    if let Some(k) = args.keys().find(|k| !params.iter().any(|(n, _, _)| n == k)) {
+    if let Some(k) = args
+        .keys()
+        .find(|k| !spec.params.iter().any(|p| &p.name == *k))
+    {
         return mismatch(format!("{tool}: unknown parameter `{k}`"));
     }
     Verdict::Match
+}
+
+/// An answer's verdict, and whether it called the expected tool with the expected arguments
+/// (`None` where the line states no expectation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graded {
+    pub verdict: Verdict,
+    pub right_tool: Option<bool>,
+    pub right_args: Option<bool>,
+}
+
+/// Grades an answer: [`score_answer`], then the tool against `expected_tool` and the arguments
+/// against `expected_params` (the same keys, strings equal, numbers equal as numbers: `7` is
+/// `7.0`). Right arguments imply the right tool and a schema match.
+pub fn grade(
+    answer: &str,
+    tools: &[ToolSpec],
+    expected_tool: Option<&str>,
+    expected_params: Option<&Map<String, Value>>,
+) -> Graded {
+    let verdict = score_answer(answer, tools);
+    let parsed: Option<Value> = serde_json::from_str(answer).ok();
+    let called = parsed
+        .as_ref()
+        .and_then(|v| v.get("tool"))
+        .and_then(Value::as_str);
+    let right_tool = expected_tool.map(|want| called == Some(want));
+    let right_args = expected_params.map(|want| {
+        let args = parsed
+            .as_ref()
+            .and_then(|v| v.get("params"))
+            .and_then(Value::as_object);
+        verdict == Verdict::Match
+            && right_tool != Some(false)
+            && args.is_some_and(|got| {
+                got.len() == want.len()
+                    && want
+                        .iter()
+                        .all(|(k, w)| got.get(k).is_some_and(|g| same_value(g, w)))
+            })
+    });
+    Graded {
+        verdict,
+        right_tool,
+        right_args,
+    }
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 /// One line of an outputs file.
@@ -226,7 +264,14 @@ struct OutputLine {
     task_type: String,
     output: Value,
     expected_tool: Option<String>,
+    expected_params: Option<Map<String, Value>>,
     usage: Option<Usage>,
+    /// Wall time of the request, and its prefill and decode parts (runs made here).
+    latency_ms: Option<f64>,
+    prefill_ms: Option<f64>,
+    decode_ms: Option<f64>,
+    /// Time spent computing constrained-decoding masks.
+    mask_ms: Option<f64>,
 }
 
 fn default_task_type() -> String {
@@ -259,8 +304,32 @@ pub struct Score {
     pub mean_input_tokens: Option<f64>,
     pub mean_output_tokens: Option<f64>,
     pub mean_thinking_tokens: Option<f64>,
+    /// Outputs whose line names the expected tool, and how many called it; the rate is over
+    /// those lines (`None` when no line names one).
+    pub with_expected_tool: u64,
+    pub right_tool: u64,
+    pub right_tool_rate: Option<f64>,
+    /// Outputs whose line gives the expected arguments, and how many matched them exactly.
+    pub with_expected_params: u64,
+    pub right_args: u64,
+    pub right_args_rate: Option<f64>,
+    /// Measured speed, when every output carries its timings (runs made by `toolcall run`).
+    pub measured: Option<Measured>,
     /// The first few failures, as (file:line, reason).
     pub failures: Vec<(String, String)>,
+}
+
+/// Speed measured while the outputs were generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Measured {
+    pub mean_latency_ms: f64,
+    /// Input tokens per second of prefill and output tokens per second of decode, over all
+    /// outputs (total tokens ÷ total time).
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    /// Mask time per output token, when the run was constrained.
+    pub mask_ms_per_token: Option<f64>,
 }
 
 /// A line that could not be read; scoring goes on without it.
@@ -291,14 +360,16 @@ impl Scores {
 
 const KEEP: usize = 5;
 
-/// Scores outputs files given as (file name, JSONL text); malformed lines are counted and
-/// skipped, the rest scored.
-pub fn score_files(inputs: &[(String, String)]) -> Scores {
+/// Scores outputs files given as (file name, JSONL text) against `tools`; malformed lines are
+/// counted and skipped, the rest scored.
+pub fn score_files(inputs: &[(String, String)], tools: &[ToolSpec]) -> Scores {
     #[derive(Default)]
     struct Acc {
         score: Score,
         usage: Vec<Usage>,
         usage_missing: bool,
+        /// (latency, prefill, decode, mask) ms per output; `None` once one output lacks them.
+        timings: Option<Vec<[f64; 4]>>,
     }
     let mut acc: BTreeMap<(String, String), Acc> = BTreeMap::new();
     let mut out = Scores::default();
@@ -325,10 +396,27 @@ pub fn score_files(inputs: &[(String, String)]) -> Scores {
                     continue;
                 }
             };
-            let verdict = score_answer(&answer, l.expected_tool.as_deref());
+            let graded = grade(
+                &answer,
+                tools,
+                l.expected_tool.as_deref(),
+                l.expected_params.as_ref(),
+            );
+            let verdict = graded.verdict;
             let a = acc
                 .entry((l.model.clone(), l.task_type.clone()))
-                .or_default();
+                .or_insert_with(|| Acc {
+                    timings: Some(Vec::new()),
+                    ..Acc::default()
+                });
+            let timing = match (l.latency_ms, l.prefill_ms, l.decode_ms) {
+                (Some(t), Some(p), Some(d)) => Some([t, p, d, l.mask_ms.unwrap_or(0.0)]),
+                _ => None,
+            };
+            match (&mut a.timings, timing) {
+                (Some(all), Some(t)) => all.push(t),
+                (all, _) => *all = None,
+            }
             let s = &mut a.score;
             s.model = l.model;
             s.task_type = l.task_type;
@@ -343,6 +431,26 @@ pub fn score_files(inputs: &[(String, String)]) -> Scores {
             }
             if verdict == Verdict::EmptyAnswer {
                 s.empty_answers += 1;
+            }
+            if let Some(right) = graded.right_tool {
+                s.with_expected_tool += 1;
+                s.right_tool += u64::from(right);
+            }
+            if let Some(right) = graded.right_args {
+                s.with_expected_params += 1;
+                s.right_args += u64::from(right);
+            }
+            if verdict == Verdict::Match
+                && graded.right_tool == Some(false)
+                && s.failures.len() < KEEP
+            {
+                s.failures.push((
+                    format!("{file}:{n}"),
+                    format!(
+                        "wrong tool (expected `{}`)",
+                        l.expected_tool.as_deref().unwrap_or("")
+                    ),
+                ));
             }
             if verdict != Verdict::Match && s.failures.len() < KEEP {
                 let why = match verdict {
@@ -374,6 +482,20 @@ pub fn score_files(inputs: &[(String, String)]) -> Scores {
             s.mean_input_tokens = mean(|u| u.input_tokens);
             s.mean_output_tokens = mean(|u| u.output_tokens);
             s.mean_thinking_tokens = mean(|u| u.thinking_tokens);
+            let rate = |k: u64, of: u64| (of > 0).then(|| k as f64 / of as f64);
+            s.right_tool_rate = rate(s.right_tool, s.with_expected_tool);
+            s.right_args_rate = rate(s.right_args, s.with_expected_params);
+            s.measured = a.timings.filter(|t| !t.is_empty() && full).map(|t| {
+                let sum = |i: usize| t.iter().map(|x| x[i]).sum::<f64>();
+                let tokens = |f: fn(&Usage) -> f64| a.usage.iter().map(f).sum::<f64>();
+                let (output, mask) = (tokens(|u| u.output_tokens), sum(3));
+                Measured {
+                    mean_latency_ms: sum(0) / t.len() as f64,
+                    prefill_tokens_per_s: tokens(|u| u.input_tokens) / (sum(1) / 1e3),
+                    decode_tokens_per_s: output / (sum(2) / 1e3),
+                    mask_ms_per_token: (mask > 0.0).then(|| mask / output),
+                }
+            });
             s
         })
         .collect();
@@ -404,12 +526,12 @@ mod tests {
         );
         let parts = serde_json::json!([{"type": "thinking", "text": "{not json"}, {"type": "text", "text": ok}]);
         assert_eq!(final_answer(&parts).unwrap(), ok);
-        assert_eq!(score_answer("", None), Verdict::EmptyAnswer);
+        assert_eq!(score_answer("", &tool_specs()), Verdict::EmptyAnswer);
     }
 
     #[test]
     fn schema_match_checks_tool_required_params_and_types() {
-        let v = |s: &str| score_answer(s, None);
+        let v = |s: &str| score_answer(s, &tool_specs());
         assert_eq!(
             v(
                 r#"{"tool":"restart_pods","params":{"region":"eu","selector":"app=x","only_failed":true}}"#
@@ -438,10 +560,42 @@ mod tests {
             Verdict::InvalidJson(_)
         ));
         let ok = r#"{"tool":"rotate_secret","params":{"name":"a","namespace":"b"}}"#;
-        assert!(matches!(
-            score_answer(ok, Some("restart_pods")),
-            Verdict::SchemaMismatch(_)
-        ));
+        // A wrong tool is a valid call of another tool: schema match, wrong tool.
+        let wrong = grade(ok, &tool_specs(), Some("restart_pods"), None);
+        assert_eq!(
+            (wrong.verdict, wrong.right_tool, wrong.right_args),
+            (Verdict::Match, Some(false), None)
+        );
+    }
+
+    #[test]
+    fn right_arguments_are_the_same_keys_and_values() {
+        let want: Map<String, Value> =
+            serde_json::from_str(r#"{"name": "api", "region": "eu", "replicas": 3}"#).unwrap();
+        let g = |answer: &str| {
+            grade(answer, &tool_specs(), Some("scale_deployment"), Some(&want)).right_args
+        };
+        let call = |params: &str| format!(r#"{{"tool": "scale_deployment", "params": {params}}}"#);
+        assert_eq!(
+            g(&call(r#"{"region": "eu", "name": "api", "replicas": 3.0}"#)),
+            Some(true)
+        );
+        assert_eq!(
+            g(&call(r#"{"name": "api", "region": "eu", "replicas": 4}"#)),
+            Some(false)
+        );
+        assert_eq!(
+            g(&call(r#"{"name": "API", "region": "eu", "replicas": 3}"#)),
+            Some(false)
+        );
+        assert_eq!(
+            g(r#"{"tool": "scale_deployment", "params": {"name": "api""#),
+            Some(false)
+        );
+        assert_eq!(
+            g(r#"{"tool": "rotate_secret", "params": {"name": "api", "namespace": "eu"}}"#),
+            Some(false)
+        );
     }
 
     #[test]
@@ -453,7 +607,7 @@ mod tests {
              not json at all\n\
              {{\"model\":\"n\",\"taskType\":\"x\",\"output\":\"{{oops\"}}\n"
         );
-        let s = score_files(&[("o.jsonl".to_string(), text)]);
+        let s = score_files(&[("o.jsonl".to_string(), text)], &tool_specs());
         assert_eq!(s.malformed_lines, 1);
         assert!(s.malformed[0].reason.starts_with("o.jsonl:3:"));
         let m = s.get("m", "tool-calls").unwrap();

@@ -6,7 +6,8 @@
 //! - [`workload`]: task types with volume and tokens per task (or sample texts to count).
 //! - [`policy`]: which tiers may serve each task type (standard by default, premium only when
 //!   named), the quality gate's thresholds and the escalation rule.
-//! - [`gate`]: tool-call quality scored from model outputs, the evidence the policy reads.
+//! - [`gate`]: tool-call quality scored from model outputs, the evidence the policy reads;
+//!   [`requests`]: the tool-call requests a model is asked (`toolcall run`).
 //! - [`plan`]: cost per task, eligibility, the cheapest eligible model, the per-tier table,
 //!   the routing plan and its sensitivity.
 //! - [`audit`]: one log line per routing decision, and the review that reads it back.
@@ -22,6 +23,7 @@ pub mod gate;
 pub mod litellm;
 pub mod plan;
 pub mod policy;
+pub mod requests;
 pub mod workload;
 
 use crate::error::BadInput;

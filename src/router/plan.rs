@@ -79,7 +79,29 @@ pub fn gate_check(
             100.0 * g.min_schema_match_rate,
             s.outputs
         )),
-        Some(_) => Ok(()),
+        Some(s) => {
+            let below = |what: &str, rate: Option<f64>, min: Option<f64>, of: u64| match (rate, min)
+            {
+                (Some(r), Some(m)) if r < m => Err(format!(
+                    "quality gate: {what} {:.1}% < {:.1}% on {of} outputs",
+                    100.0 * r,
+                    100.0 * m
+                )),
+                _ => Ok(()),
+            };
+            below(
+                "right tool",
+                s.right_tool_rate,
+                g.min_right_tool_rate,
+                s.with_expected_tool,
+            )?;
+            below(
+                "right arguments",
+                s.right_args_rate,
+                g.min_right_args_rate,
+                s.with_expected_params,
+            )
+        }
     }
 }
 
@@ -252,7 +274,8 @@ pub struct TierRow {
     pub usd_total: Option<f64>,
     /// How many times cheaper than premium (premium total / this total).
     pub cheaper_than_premium: Option<f64>,
-    /// `list`, `estimate` (a tier estimate) or `self-hosted` (GPUs fully busy).
+    /// `list`, `estimate` (a tier estimate), `self-hosted` (GPUs fully busy) or `measured`
+    /// (this machine's tokens/s from a `toolcall run`, at a stated hourly cost).
     pub price: String,
     /// For self-hosted models priced by the serving budget: the GPUs' rent over the period,
     /// paid whatever the load (the per-token price assumes them fully busy).
@@ -267,6 +290,8 @@ fn price_kind(catalog: &Catalog, models: &[String]) -> &'static str {
         "estimate"
     } else if any(|m| m.self_hosted.is_some()) {
         "self-hosted"
+    } else if any(|m| m.tier == super::catalog::MEASURED_CPU_TIER) {
+        "measured"
     } else {
         "list"
     }

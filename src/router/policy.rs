@@ -5,7 +5,7 @@
 //! type the policy does not name goes to [`DEFAULT_TIER`] (standard), and [`PREMIUM_TIER`] is
 //! used only where a task type names it — nobody pays premium prices by accident.
 
-use super::catalog::{Catalog, DEFAULT_TIER, PREMIUM_TIER};
+use super::catalog::{Catalog, DEFAULT_TIER, MEASURED_CPU_TIER, PREMIUM_TIER};
 use super::{at, line_of_id, parse_yaml};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,12 @@ pub struct Gate {
     pub min_outputs: u64,
     pub min_valid_json_rate: f64,
     pub min_schema_match_rate: f64,
+    /// Share of outputs that called the expected tool, checked where the evidence names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_right_tool_rate: Option<f64>,
+    /// Share of outputs with exactly the expected arguments, checked where the evidence has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_right_args_rate: Option<f64>,
     /// Tiers that may serve a gated task type without evidence (evidence below the thresholds
     /// still refuses them).
     #[serde(default)]
@@ -66,11 +72,12 @@ impl Policy {
         self.task_types.iter().any(|t| t.id == task_type && t.gated)
     }
 
-    /// Checks the policy against a catalog's tiers: every tier it names must exist.
+    /// Checks the policy against a catalog's tiers: every tier it names must exist, but for
+    /// the measured-CPU tier, which runs given to `route --outputs` add to any catalog.
     pub fn check_tiers(&self, catalog: &Catalog, file: &str) -> anyhow::Result<()> {
         for t in &self.task_types {
             for tier in &t.tiers {
-                if catalog.tier_rank(tier).is_none() {
+                if catalog.tier_rank(tier).is_none() && tier != MEASURED_CPU_TIER {
                     crate::bail_input!(
                         "{file}: task type `{}`: unknown tier `{tier}`; the catalog's tiers: {}",
                         t.id,
@@ -112,6 +119,14 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Policy> {
     };
     rate("gate.minValidJsonRate", p.gate.min_valid_json_rate)?;
     rate("gate.minSchemaMatchRate", p.gate.min_schema_match_rate)?;
+    for (name, v) in [
+        ("gate.minRightToolRate", p.gate.min_right_tool_rate),
+        ("gate.minRightArgsRate", p.gate.min_right_args_rate),
+    ] {
+        if let Some(v) = v {
+            rate(name, v)?;
+        }
+    }
     rate("escalation.maxFailureRate", p.escalation.max_failure_rate)?;
     debug_assert!(PREMIUM_TIER != DEFAULT_TIER);
     Ok(p)

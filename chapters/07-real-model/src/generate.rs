@@ -135,11 +135,37 @@ impl Generated {
 /// Without a cache every step runs the whole sequence again (chapter 04's baseline).
 pub fn generate(
     model: &dyn CausalLm,
+    cache: Option<&mut dyn KvCache>,
+    prompt: &[TokenId],
+    max_new_tokens: usize,
+    sampling: &Sampling,
+    stop: &[TokenId],
+    on_token: impl FnMut(TokenId),
+) -> Result<Generated, CacheError> {
+    generate_masked(
+        model,
+        cache,
+        prompt,
+        max_new_tokens,
+        sampling,
+        stop,
+        &mut |_, _| {},
+        on_token,
+    )
+}
+
+/// [`generate`] with a say in every choice: before each token is chosen, `mask` sees the new
+/// tokens so far and may change the logits (constrained decoding sets the forbidden ones to
+/// −∞, see [`crate::constrain`]).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_masked(
+    model: &dyn CausalLm,
     mut cache: Option<&mut dyn KvCache>,
     prompt: &[TokenId],
     max_new_tokens: usize,
     sampling: &Sampling,
     stop: &[TokenId],
+    mask: &mut dyn FnMut(&[TokenId], &mut [f32]),
     mut on_token: impl FnMut(TokenId),
 ) -> Result<Generated, CacheError> {
     check_request(model, prompt.len(), max_new_tokens)?;
@@ -173,6 +199,7 @@ pub fn generate(
     };
     let decode_start = Instant::now();
     for i in 0..max_new_tokens {
+        mask(&out.new_tokens, &mut last);
         let next = sample(&last, sampling, &mut rng);
         if i == 0 {
             out.time_to_first_token_s = start.elapsed().as_secs_f64();

