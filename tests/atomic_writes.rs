@@ -16,6 +16,12 @@ use std::time::Duration;
 const DIR_VAR: &str = "ATOMIC_WRITER_DIR";
 const BLOB_BYTES: usize = 8 << 20;
 const APPEND_LINES: usize = 20;
+/// The child creates this file before its first write, so the parent times its kill from
+/// when writing began, not from the spawn (a loaded machine can take seconds to start it).
+const STARTED: &str = "started";
+/// Rounds until a kill has landed inside an all-or-nothing write (a temporary file is left).
+const MIN_ROUNDS: u64 = 10;
+const MAX_ROUNDS: u64 = 60;
 
 /// A file whose every byte follows from its first eight: `n` then bytes `(n + i) % 251`.
 fn blob(n: u64) -> Vec<u8> {
@@ -47,6 +53,7 @@ fn writer_child() {
         return; // only runs as the child of the test below
     };
     let dir = Path::new(&dir);
+    std::fs::write(dir.join(STARTED), b"").unwrap();
     let lines: Vec<AuditLine> = (0..APPEND_LINES).map(audit_line).collect();
     for n in 0u64.. {
         let params = serde_json::json!({"n": n, "padding": "p".repeat(32 << 20)});
@@ -72,7 +79,9 @@ fn a_writer_killed_mid_write_leaves_only_whole_files() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("atomic-writes");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    for round in 0..10u64 {
+    let mut round = 0u64;
+    while round < MIN_ROUNDS || (temp_files(&dir) == 0 && round < MAX_ROUNDS) {
+        let _ = std::fs::remove_file(dir.join(STARTED));
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "writer_child", "--nocapture", "--test-threads=1"])
             .env(DIR_VAR, &dir)
@@ -81,7 +90,16 @@ fn a_writer_killed_mid_write_leaves_only_whole_files() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(200 + 61 * round));
+        let waited = std::time::Instant::now();
+        while !dir.join(STARTED).exists() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(120),
+                "the writer never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Kill times spread over a few writes: one cycle takes ~0.1–1 s.
+        std::thread::sleep(Duration::from_millis(30 + 97 * (round % 13)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
@@ -100,10 +118,20 @@ fn a_writer_killed_mid_write_leaves_only_whole_files() {
             );
             assert!(!lines.is_empty(), "round {round}");
         }
+        round += 1;
     }
     // A temporary file left behind shows a kill landed inside an all-or-nothing write (and
     // that the readers above skipped it).
-    let temps = std::fs::read_dir(&dir)
+    assert!(
+        temp_files(&dir) > 0,
+        "no kill landed inside a write in {round} rounds: the test proved nothing"
+    );
+    // The writer got far enough to be killed mid-way at least once: something was written.
+    assert!(dir.join("blob.bin").exists() && dir.join("audit.jsonl").exists());
+}
+
+fn temp_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -112,11 +140,5 @@ fn a_writer_killed_mid_write_leaves_only_whole_files() {
                 .to_string_lossy()
                 .contains(".tmp-")
         })
-        .count();
-    assert!(
-        temps > 0,
-        "no kill landed inside a write: the test proved nothing"
-    );
-    // The writer got far enough to be killed mid-way at least once: something was written.
-    assert!(dir.join("blob.bin").exists() && dir.join("audit.jsonl").exists());
+        .count()
 }
