@@ -402,6 +402,9 @@ const ROWS: &[Row] = &[
     ),
     Row("budget --model llama-3.1-8b --tenant nosuch", &["--tenant"]),
     Row("budget --sweep nosuch=1..2", &["nosuch"]),
+    Row("budget --sweep batch=0..8", &["--sweep"]),
+    Row("budget --sweep batch=1..8 --batch 4", &["--batch"]),
+    Row("budget --sweep batch=1..8 --models nosuch", &["nosuch"]),
     Row(
         "budget --model llama-3.1-8b --context-percentiles garbage",
         &["garbage"],

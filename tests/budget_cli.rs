@@ -317,6 +317,74 @@ fn bad_inputs_are_one_line_exit_2() {
     assert_bad_input(&mut budget(&[]), &["--model"]);
 }
 
+/// The batch where decode turns compute-bound, derived by hand from Llama-3.1-8B's published
+/// parameter count (8,030,261,248, of which the 525,336,576-weight input embedding is not read
+/// in decode) and the H100 SXM datasheet (989.4 TFLOP/s dense bf16, 3.35 TB/s), at the budget's
+/// default 50% / 80% efficiencies: a step reads W bytes of weights plus K per sequence and does
+/// F FLOPs per sequence, so it is compute-bound once b·F/(0.5·989.4e12) > (W + b·K)/(0.8·3.35e12).
+#[test]
+fn batch_sweep_finds_where_decode_turns_compute_bound() {
+    let context: f64 = 16.0;
+    let read_params = 8_030_261_248.0 - 525_336_576.0;
+    let w = 2.0 * read_params;
+    let f = 2.0 * read_params + 2.0 * 32.0 * (128.0 + 128.0) * context * 32.0;
+    let k = 131_072.0 * context;
+    let (compute, bandwidth) = (0.5 * 989.4e12, 0.8 * 3.35e12);
+    let by_hand = (w / bandwidth) / (f / compute - k / bandwidth);
+    let v = json(&mut budget(&[
+        "--sweep",
+        "batch=1..1k",
+        "--models",
+        "llama-3.1-8b,llama-3.1-8b-as-mha",
+        "--hardware",
+        "h100-sxm",
+        "--context",
+        "16",
+        "--json",
+    ]));
+    assert_eq!(
+        v["batches"],
+        serde_json::json!([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+    );
+    let gqa = &v["series"][0];
+    let from = gqa["compute_bound_from_batch"].as_f64().unwrap();
+    assert!(
+        (from - by_hand.ceil()).abs() <= 1.0,
+        "compute-bound from batch {from}, by hand {by_hand:.1}"
+    );
+    assert!((gqa["ridge_flop_per_byte"].as_f64().unwrap() - 989.4 / 3.35).abs() < 1e-6);
+    let points = gqa["points"].as_array().unwrap();
+    // Batch 1 does about one FLOP per byte read (2 FLOPs per bf16 weight of 2 bytes).
+    let first = points[0]["flop_per_byte"].as_f64().unwrap();
+    assert!((0.99..1.01).contains(&first), "{first}");
+    for p in points {
+        let b = p["batch"].as_f64().unwrap();
+        let bound = if b >= from { "compute" } else { "memory" };
+        assert_eq!(p["bound"], bound, "{p}");
+    }
+    // At 4k tokens each MHA sequence reads 2 GiB of KV for ~17 GFLOP: no batch is compute-bound.
+    let v = json(&mut budget(&[
+        "--sweep",
+        "batch=1..64",
+        "--models",
+        "llama-3.1-8b-as-mha",
+        "--hardware",
+        "h100-sxm",
+        "--context",
+        "4k",
+        "--json",
+    ]));
+    assert!(v["series"][0]["compute_bound_from_batch"].is_null(), "{v}");
+    for chart in v["charts"].as_array().unwrap() {
+        assert!(Path::new(chart.as_str().unwrap()).exists(), "{chart}");
+    }
+    assert_bad_input(
+        &mut budget(&["--sweep", "batch=1..8", "--batch", "4"]),
+        &["--batch"],
+    );
+    assert_bad_input(&mut budget(&["--sweep", "batch=0..8"]), &["--sweep"]);
+}
+
 /// A corrupt machine record is named, not mistaken for "no machine records".
 #[test]
 fn a_corrupt_machine_record_is_named() {

@@ -253,9 +253,7 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
     check_settings(a, s)?;
     let on_cpu = hw.id == hardware::THIS_MACHINE;
     let scheme = weight_scheme(a, s, on_cpu);
-    let kv_dtype = s
-        .kv_dtype
-        .unwrap_or(if on_cpu { KvDtype::F32 } else { KvDtype::Bf16 });
+    let kv_dtype = kv_dtype_for(s, on_cpu);
     let weights = weights_step(a, hw, s, scheme);
     let kv = kv_step(a, s, kv_dtype);
     let pool = pool_step(a, hw, s, &weights)?;
@@ -336,6 +334,13 @@ pub fn plan(a: &Architecture, hw: &Hardware, s: &Settings) -> anyhow::Result<Bud
         warnings: conc.warnings,
         assumptions,
     })
+}
+
+/// The KV dtype a setting resolves to: as given, else bf16 on GPUs and f32 on this machine
+/// (the chapters' CPU dtype).
+pub fn kv_dtype_for(s: &Settings, on_cpu: bool) -> KvDtype {
+    s.kv_dtype
+        .unwrap_or(if on_cpu { KvDtype::F32 } else { KvDtype::Bf16 })
 }
 
 /// Settings the budget cannot work with, refused before any arithmetic.
@@ -509,6 +514,14 @@ pub struct ThroughputStep {
     pub batch: u64,
     pub compute_dtype: String,
     pub prefill_seconds: f64,
+    /// What one decode step streams on one GPU and computes on all of them.
+    pub step_bytes_per_gpu: f64,
+    pub step_flops: f64,
+    /// The step under each roof alone; `step_seconds` is the larger.
+    pub memory_seconds: f64,
+    pub compute_seconds: f64,
+    /// The peak FLOP/s of `compute_dtype` on one GPU.
+    pub peak_flops_per_gpu: f64,
     pub step_seconds: f64,
     pub aggregate_tokens_per_s: f64,
     /// `memory` or `compute`.
@@ -552,6 +565,11 @@ pub fn throughput_step(
         batch,
         compute_dtype,
         prefill_seconds,
+        step_bytes_per_gpu: step_bytes,
+        step_flops,
+        memory_seconds,
+        compute_seconds: compute_seconds(step_flops, peak, gpus, s.efficiency),
+        peak_flops_per_gpu: peak,
         step_seconds,
         aggregate_tokens_per_s: batch as f64 / step_seconds,
         bound: if memory_seconds >= step_seconds {

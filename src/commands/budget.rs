@@ -4,7 +4,10 @@ use crate::bail_input;
 use crate::budget::arch::{self, Architecture};
 use crate::budget::calc::*;
 use crate::budget::hardware::{self, Hardware};
-use crate::budget::sweep::{SWEEP_MODELS, Sweep, parse_sweep, parse_tokens, sweep};
+use crate::budget::sweep::{
+    BATCH_SWEEP_MODELS, BatchSweep, SWEEP_MODELS, Sweep, SweepSpec, batch_sweep, parse_sweep,
+    parse_tokens, sweep,
+};
 use crate::budget::tour::BudgetTour;
 use crate::budget::{Budget, DEFAULT_EFFICIENCY, Settings, measured, plan};
 use crate::output::{JsonFlag, emit};
@@ -240,7 +243,10 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
         return emit(&Catalogs::load(), args.out);
     }
     if let Some(spec) = &args.sweep {
-        return emit(&sweep_report(args, spec)?, args.out);
+        return match parse_sweep(spec)? {
+            SweepSpec::Context(contexts) => emit(&sweep_report(args, contexts)?, args.out),
+            SweepSpec::Batch(batches) => emit(&batch_sweep_report(args, batches)?, args.out),
+        };
     }
     let Some(model) = &args.model else {
         bail_input!(
@@ -540,12 +546,10 @@ pub struct SweepReport {
     pub charts: Vec<String>,
 }
 
-fn sweep_report(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
-    let contexts = parse_sweep(spec)?;
-    let dir = crate::records::records_dir();
-    let hw = hardware::resolve(&args.hardware, &dir)?;
+/// The models a sweep draws: `--models`, else the sweep's defaults; `--model` goes first.
+fn sweep_models(args: &BudgetArgs, defaults: &[&str]) -> Vec<String> {
     let mut ids: Vec<String> = if args.models.is_empty() {
-        SWEEP_MODELS.iter().map(|s| s.to_string()).collect()
+        defaults.iter().map(|s| s.to_string()).collect()
     } else {
         args.models.clone()
     };
@@ -554,6 +558,12 @@ fn sweep_report(args: &BudgetArgs, spec: &str) -> anyhow::Result<SweepReport> {
     {
         ids.insert(0, m.clone());
     }
+    ids
+}
+
+fn sweep_report(args: &BudgetArgs, contexts: Vec<u64>) -> anyhow::Result<SweepReport> {
+    let hw = hardware::resolve(&args.hardware, &crate::records::records_dir())?;
+    let ids = sweep_models(args, &SWEEP_MODELS);
     let sweep = sweep(&ids, &hw, contexts, |a| settings(args, a))?;
     let charts = sweep_charts(&sweep, args.block_size)?;
     Ok(SweepReport {
@@ -664,6 +674,157 @@ impl fmt::Display for SweepReport {
             if let Some(n) = &s.note {
                 writeln!(f, "{}: {n}", s.model)?;
             }
+        }
+        writeln!(f, "\ncharts: {}", self.charts.join(", "))
+    }
+}
+
+/// `--sweep batch=A..B`: the batch sweep and its charts.
+#[derive(Debug, Serialize)]
+pub struct BatchSweepReport {
+    #[serde(flatten)]
+    pub sweep: BatchSweep,
+    pub charts: Vec<String>,
+}
+
+fn batch_sweep_report(args: &BudgetArgs, batches: Vec<u64>) -> anyhow::Result<BatchSweepReport> {
+    if args.batch.is_some() {
+        bail_input!("--batch and --sweep batch=… together: the sweep sets the batch");
+    }
+    let hw = hardware::resolve(&args.hardware, &crate::records::records_dir())?;
+    let ids = sweep_models(args, &BATCH_SWEEP_MODELS);
+    let sweep = batch_sweep(&ids, &hw, batches, |a| settings(args, a))?;
+    let charts = batch_sweep_charts(&sweep)?;
+    Ok(BatchSweepReport {
+        sweep,
+        charts: charts.iter().map(|p| p.display().to_string()).collect(),
+    })
+}
+
+/// Draws decode tokens/s and FLOPs per byte against the batch, one line per model, with the
+/// ridge where the two roofs meet.
+fn batch_sweep_charts(sweep: &BatchSweep) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use crate::budget::sweep::BatchPoint;
+    use crate::plot::{Axes, Series, line_chart, report_dir};
+    let dir = report_dir();
+    let series = |f: fn(&BatchPoint) -> f64| -> Vec<Series> {
+        sweep
+            .series
+            .iter()
+            .map(|s| Series {
+                name: format!("{} ({})", s.model, s.attention),
+                points: s.points.iter().map(|p| (p.batch as f64, f(p))).collect(),
+            })
+            .collect()
+    };
+    let where_ = format!(
+        "{} × {}, {}-token context",
+        sweep.gpus, sweep.hardware, sweep.context_tokens
+    );
+    let mut charts = line_chart(
+        &dir.join("budget_decode_tokens_per_s_vs_batch"),
+        Axes {
+            title: &format!("Decode tokens/s, all sequences ({where_})"),
+            x: "batch (sequences per step)",
+            y: "tokens/s",
+            log_x: true,
+            log_y: true,
+        },
+        &series(|p| p.decode_tokens_per_s_aggregate),
+    )?;
+    let mut intensity = series(|p| p.flop_per_byte);
+    if let (Some(s), Some(first), Some(last)) = (
+        sweep.series.first(),
+        sweep.batches.first(),
+        sweep.batches.last(),
+    ) {
+        intensity.push(Series {
+            name: format!(
+                "ridge: {:.0} FLOP/byte at {:.0}% compute, {:.0}% bandwidth",
+                s.effective_ridge_flop_per_byte,
+                sweep.compute_efficiency * 100.0,
+                sweep.bandwidth_efficiency * 100.0
+            ),
+            points: vec![
+                (*first as f64, s.effective_ridge_flop_per_byte),
+                (*last as f64, s.effective_ridge_flop_per_byte),
+            ],
+        });
+    }
+    charts.extend(line_chart(
+        &dir.join("budget_flop_per_byte_vs_batch"),
+        Axes {
+            title: &format!("Decode step: FLOPs per byte read ({where_})"),
+            x: "batch (sequences per step)",
+            y: "FLOP per byte",
+            log_x: true,
+            log_y: true,
+        },
+        &intensity,
+    )?);
+    Ok(charts)
+}
+
+impl fmt::Display for BatchSweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sw = &self.sweep;
+        writeln!(
+            f,
+            "A decode step by batch on {} × {}, every sequence at {} tokens of {} KV ({:.0}% of peak compute, {:.0}% of bandwidth):",
+            sw.gpus,
+            sw.hardware,
+            thousands(sw.context_tokens as f64, 0),
+            sw.kv_cache_dtype,
+            sw.compute_efficiency * 100.0,
+            sw.bandwidth_efficiency * 100.0
+        )?;
+        for s in &sw.series {
+            writeln!(
+                f,
+                "\n{} ({}, {} weights, {} compute):",
+                s.model, s.attention, s.weights_dtype, s.compute_dtype
+            )?;
+            let mut t = Table::new([
+                "batch",
+                "bytes/step",
+                "FLOP/byte",
+                "memory ms",
+                "compute ms",
+                "step ms",
+                "tok/s (all)",
+                "tok/s (each)",
+                "bound",
+                "fits KV pool",
+            ]);
+            for p in &s.points {
+                t.row([
+                    thousands(p.batch as f64, 0),
+                    bytes(p.step_bytes_per_gpu),
+                    thousands(p.flop_per_byte, 1),
+                    format!("{:.2}", p.memory_seconds * 1e3),
+                    format!("{:.2}", p.compute_seconds * 1e3),
+                    format!("{:.2}", p.step_seconds * 1e3),
+                    thousands(p.decode_tokens_per_s_aggregate, 0),
+                    format!("{:.1}", p.decode_tokens_per_s_per_request),
+                    p.bound.clone(),
+                    if p.fits_kv_pool { "yes" } else { "no" }.into(),
+                ]);
+            }
+            write!(f, "{t}")?;
+            writeln!(
+                f,
+                "ridge {:.0} FLOP/byte ({:.1} TFLOP/s ÷ {:.2} TB/s), {:.0} with the efficiency factors; each added sequence brings {:.1} FLOP per byte of its KV; {}; the KV pool holds {} requests",
+                s.ridge_flop_per_byte,
+                s.peak_flops_per_gpu / 1e12,
+                sw.bandwidth_bytes_per_s / 1e12,
+                s.effective_ridge_flop_per_byte,
+                s.per_sequence_flop_per_byte,
+                match s.compute_bound_from_batch {
+                    Some(b) => format!("compute-bound from batch {}", thousands(b as f64, 0)),
+                    None => "memory-bound at any batch (the batch's intensity tends to its sequences', below the ridge)".to_string(),
+                },
+                thousands(s.max_concurrency, 1)
+            )?;
         }
         writeln!(f, "\ncharts: {}", self.charts.join(", "))
     }
