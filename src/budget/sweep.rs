@@ -61,6 +61,15 @@ pub enum SweepSpec {
     Batch(Vec<u64>),
 }
 
+impl SweepSpec {
+    /// The values swept, whichever the axis.
+    pub fn into_points(self) -> Vec<u64> {
+        match self {
+            SweepSpec::Context(points) | SweepSpec::Batch(points) => points,
+        }
+    }
+}
+
 /// Parses `context=START..END` or `batch=START..END` (sizes as [`parse_tokens`] reads them)
 /// into doubling steps from the start to the end, both included.
 pub fn parse_sweep(spec: &str) -> anyhow::Result<SweepSpec> {
