@@ -359,7 +359,14 @@ const ROWS: &[Row] = &[
         "toolcall run --model smollm2 --max-new-tokens 0 --out o.jsonl",
         &["--max-new-tokens"],
     ),
+    Row(
+        "toolcall run --model smollm2 --out {in}/missing/o.jsonl",
+        &["--out", "missing"],
+    ),
+    Row("toolcall schema --out {in}/missing/x.json", &["x.json"]),
     Row("route --cpu-usd-per-hour -1", &["--cpu-usd-per-hour"]),
+    Row("route --cpu-usd-per-hour 0", &["--cpu-usd-per-hour"]),
+    Row("route --cpu-usd-per-hour nan", &["--cpu-usd-per-hour"]),
     Row("report --records {in}/missing", &["missing"]),
     Row("report --records {in}/ids.txt", &["ids.txt"]),
     // Unknown flags, and the flags the rows above do not reach.

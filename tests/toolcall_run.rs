@@ -14,16 +14,33 @@ fn models_dir() -> String {
     fetched.path().parent().unwrap().display().to_string()
 }
 
+/// Two of the shipped requests, as a request set of their own.
+const TWO_REQUESTS: &str = r#"requests:
+  - id: metrics-checkout-p99
+    language: en
+    request: "p99 latency of checkout.latency.p99 over the last 7 days in eu-west, flag anything above 450"
+    expectedTool: query_metrics
+    expectedParams: {metric: checkout.latency.p99, window_days: 7, threshold: 450, region: eu-west}
+  - id: secret-db-password-prod
+    language: en
+    request: "Rotate the db-password secret in the prod namespace."
+    expectedTool: rotate_secret
+    expectedParams: {name: db-password, namespace: prod}
+"#;
+
 #[test]
 fn a_constrained_run_writes_valid_calls_the_scorer_reads() {
     let dir = temp_dir("toolcall-run");
-    let out = dir.join("run.jsonl");
+    let (out, requests) = (dir.join("run.jsonl"), dir.join("two.yaml"));
+    std::fs::write(&requests, TWO_REQUESTS).unwrap();
     let report = json(
         bin()
             .env("WORKBENCH_MODELS", models_dir())
             .env("WORKBENCH_RECORDS", dir.join("records"))
             .args(["toolcall", "run", "--model", "smollm2", "--constrained"])
-            .args(["--limit", "2", "--max-new-tokens", "48", "--json", "--out"])
+            .args(["--max-new-tokens", "48", "--json", "--requests"])
+            .arg(&requests)
+            .arg("--out")
             .arg(&out),
     );
     let text = std::fs::read_to_string(&out).unwrap();
@@ -46,20 +63,34 @@ fn a_constrained_run_writes_valid_calls_the_scorer_reads() {
             assert!(l.get(key).is_some(), "{key} missing in {l}");
         }
         assert_eq!(l["model"], "smollm2-135m-cpu-constrained");
+        assert_eq!(l["constrained"], true);
         assert!(l["usage"]["inputTokens"].as_u64().unwrap() > 100, "{l}");
+        assert!(l["usage"]["outputTokens"].as_u64().unwrap() <= 48, "{l}");
+        assert!(l["maskMs"].as_f64().unwrap() > 0.0, "{l}");
+        // What the mask guarantees, checked here without the scorer: one JSON object naming
+        // one of the five tools.
+        let call: serde_json::Value = serde_json::from_str(l["output"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {l}"));
+        let tool = call["tool"].as_str().unwrap();
+        assert!(
+            [
+                "query_metrics",
+                "restart_pods",
+                "aggregate_cost",
+                "scale_deployment",
+                "rotate_secret"
+            ]
+            .contains(&tool),
+            "{call}"
+        );
     }
     let score = &report["scores"]["scores"][0];
     assert_eq!(score["outputs"], 2);
-    // Only valid calls can come out of the mask (if the model stops within the token cap).
+    assert_eq!(score["validJson"], 2, "{report}");
     assert_eq!(score["schemaMatchRate"], 1.0, "{report}");
-    assert!(score["measured"]["decodeTokensPerS"].as_f64().unwrap() > 0.0);
-    // The file reads back through `toolcall score` alike.
-    let rescored = json(
-        bin()
-            .args(["toolcall", "score", "--json", "--outputs"])
-            .arg(&out),
-    );
-    assert_eq!(rescored["scores"], report["scores"]["scores"]);
+    let measured = &score["measured"];
+    assert!(measured["decodeTokensPerS"].as_f64().unwrap() > 0.0);
+    assert!(measured["maskMsPerToken"].as_f64().unwrap() > 0.0);
     // The run is a record too, with the scores it printed.
     let record: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
@@ -69,12 +100,48 @@ fn a_constrained_run_writes_valid_calls_the_scorer_reads() {
     )
     .unwrap();
     assert_eq!(record["chapter"], "07-real-model");
-    assert_eq!(record["params"]["requests"], 2);
-    assert_eq!(
-        record["params"]["schema_match_rate"],
-        score["schemaMatchRate"]
-    );
+    let params = &record["params"];
+    assert_eq!(params["requests"], 2);
+    assert_eq!(params["constrained"], true);
+    assert_eq!(params["max_new_tokens"], 48);
+    for (ours, theirs) in [
+        ("right_tool_rate", &score["rightToolRate"]),
+        ("right_args_rate", &score["rightArgsRate"]),
+        ("mean_output_tokens", &score["meanOutputTokens"]),
+        ("decode_tokens_per_s", &measured["decodeTokensPerS"]),
+        ("prefill_tokens_per_s", &measured["prefillTokensPerS"]),
+    ] {
+        assert_eq!(&params[ours], theirs, "{ours}");
+    }
     assert_eq!(record["throughput"]["unit"], "requests/s");
+    let requests_per_s = record["throughput"]["value"].as_f64().unwrap();
+    let latency_ms = measured["meanLatencyMs"].as_f64().unwrap();
+    assert!(
+        (requests_per_s * latency_ms / 1e3 - 1.0).abs() < 1e-9,
+        "{record}"
+    );
+}
+
+/// A `--limit` sample is not the request set: it writes its lines but no record.
+#[test]
+fn a_limited_run_writes_no_record() {
+    let dir = temp_dir("toolcall-limit");
+    let (code, _, err) = run(bin()
+        .env("WORKBENCH_MODELS", models_dir())
+        .env("WORKBENCH_RECORDS", dir.join("records"))
+        .args(["toolcall", "run", "--model", "smollm2", "--constrained"])
+        .args(["--limit", "1", "--max-new-tokens", "8", "--out"])
+        .arg(dir.join("one.jsonl")));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("record: not written"), "{err}");
+    assert!(!dir.join("records").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("one.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
 }
 
 #[test]

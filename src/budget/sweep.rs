@@ -209,7 +209,7 @@ pub fn sweep(
 pub const BATCH_SWEEP_MODELS: [&str; 3] = ["llama-3.1-8b", "llama-3.1-8b-as-mha", "gpt-oss-20b"];
 
 /// Largest batch searched for the compute-bound crossover.
-const CROSSOVER_SEARCH_LIMIT: u64 = 1 << 20;
+pub const CROSSOVER_SEARCH_LIMIT: u64 = 1 << 20;
 
 /// One decode step at one batch size, under each roof.
 #[derive(Debug, Clone, PartialEq, Serialize)]

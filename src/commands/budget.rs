@@ -733,23 +733,33 @@ fn batch_sweep_charts(sweep: &BatchSweep) -> anyhow::Result<Vec<std::path::PathB
         &series(|p| p.decode_tokens_per_s_aggregate),
     )?;
     let mut intensity = series(|p| p.flop_per_byte);
-    if let (Some(s), Some(first), Some(last)) = (
-        sweep.series.first(),
-        sweep.batches.first(),
-        sweep.batches.last(),
-    ) {
-        intensity.push(Series {
-            name: format!(
-                "ridge: {:.0} FLOP/byte at {:.0}% compute, {:.0}% bandwidth",
-                s.effective_ridge_flop_per_byte,
-                sweep.compute_efficiency * 100.0,
-                sweep.bandwidth_efficiency * 100.0
-            ),
-            points: vec![
-                (*first as f64, s.effective_ridge_flop_per_byte),
-                (*last as f64, s.effective_ridge_flop_per_byte),
-            ],
-        });
+    // One ridge per peak rate: models computing in different dtypes meet the roof elsewhere.
+    let mut ridges: Vec<(f64, Vec<&str>)> = Vec::new();
+    for s in &sweep.series {
+        match ridges
+            .iter_mut()
+            .find(|(r, _)| *r == s.effective_ridge_flop_per_byte)
+        {
+            Some((_, models)) => models.push(&s.model),
+            None => ridges.push((s.effective_ridge_flop_per_byte, vec![&s.model])),
+        }
+    }
+    if let (Some(first), Some(last)) = (sweep.batches.first(), sweep.batches.last()) {
+        for (ridge, models) in &ridges {
+            let whose = if ridges.len() > 1 {
+                format!(" ({})", models.join(", "))
+            } else {
+                String::new()
+            };
+            intensity.push(Series {
+                name: format!(
+                    "ridge{whose}: {ridge:.0} FLOP/byte at {:.0}% compute, {:.0}% bandwidth",
+                    sweep.compute_efficiency * 100.0,
+                    sweep.bandwidth_efficiency * 100.0
+                ),
+                points: vec![(*first as f64, *ridge), (*last as f64, *ridge)],
+            });
+        }
     }
     charts.extend(line_chart(
         &dir.join("budget_flop_per_byte_vs_batch"),
@@ -821,7 +831,12 @@ impl fmt::Display for BatchSweepReport {
                 s.per_sequence_flop_per_byte,
                 match s.compute_bound_from_batch {
                     Some(b) => format!("compute-bound from batch {}", thousands(b as f64, 0)),
-                    None => "memory-bound at any batch (the batch's intensity tends to its sequences', below the ridge)".to_string(),
+                    None if s.per_sequence_flop_per_byte < s.effective_ridge_flop_per_byte =>
+                        "memory-bound at any batch (the batch's intensity tends to its sequences', below the ridge)".to_string(),
+                    None => format!(
+                        "memory-bound up to batch {} at least (the search's limit)",
+                        thousands(crate::budget::sweep::CROSSOVER_SEARCH_LIMIT as f64, 0)
+                    ),
                 },
                 thousands(s.max_concurrency, 1)
             )?;

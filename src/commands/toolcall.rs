@@ -3,7 +3,7 @@
 
 use super::generate::{CacheKind, Request, open_real_model, run_generation_masked};
 use crate::data::read_user_or_shipped;
-use crate::error::{BadInput, read_user_file};
+use crate::error::{BadInput, bad_input, read_user_file};
 use crate::output::{JsonFlag, emit, write_atomic};
 use crate::records::{Record, Throughput};
 use crate::router::gate::{self, Scores, tool_specs};
@@ -121,20 +121,27 @@ pub fn load_tools(path: &Path) -> anyhow::Result<Vec<ToolSpec>> {
     from_json_schema(&value).map_err(|e| BadInput(format!("{file}: {e}")).into())
 }
 
+/// `--tools FILE` when given, else the router's five tools.
+fn tools_or_default(path: Option<&Path>) -> anyhow::Result<Vec<ToolSpec>> {
+    path.map_or_else(|| Ok(tool_specs()), load_tools)
+}
+
+/// Writes `bytes` to `path` whole (or not at all); a failure names the file.
+fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic(path, bytes).map_err(|e| bad_input(path.display(), e))
+}
+
 /// Runs `llm-workbench toolcall …`.
 pub fn run(args: &ToolcallArgs) -> anyhow::Result<()> {
     match &args.sub {
         ToolcallSub::Score(s) => {
-            let tools = match &s.tools {
-                Some(p) => load_tools(p)?,
-                None => tool_specs(),
-            };
+            let tools = tools_or_default(s.tools.as_deref())?;
             emit(&load_scores_with(&s.outputs, &tools)?, s.out)
         }
         ToolcallSub::Schema(s) => {
             let text = serde_json::to_string_pretty(&to_json_schema(&tool_specs()))? + "\n";
             match &s.out {
-                Some(path) => Ok(write_atomic(path, text.as_bytes())?),
+                Some(path) => write_out(path, text.as_bytes()),
                 None => {
                     print!("{text}");
                     Ok(())
@@ -163,18 +170,27 @@ impl std::fmt::Display for RunReport {
 }
 
 /// The id a run's outputs carry: the budget's id of the model (or the file's name), where it
-/// ran, and whether decoding was constrained; the router prices it as a `self-hosted-cpu` model.
-fn run_model_id(model: &str, constrained: bool) -> String {
-    let base = match fetch::spec(model) {
+/// ran, the weights and activations when not the defaults, and whether decoding was
+/// constrained; the router prices it as a `self-hosted-cpu` model, so runs of different set-ups
+/// never merge into one.
+fn run_model_id(args: &RunArgs) -> String {
+    let mut id = match fetch::spec(&args.model) {
         Ok(known) => known.budget_id.to_string(),
-        Err(_) => Path::new(model)
+        Err(_) => Path::new(&args.model)
             .file_stem()
-            .map_or(model.to_string(), |s| s.to_string_lossy().to_lowercase()),
+            .map_or(args.model.clone(), |s| s.to_string_lossy().to_lowercase()),
     };
-    format!(
-        "{base}-cpu{}",
-        if constrained { "-constrained" } else { "" }
-    )
+    id.push_str("-cpu");
+    for (value, default) in [(&args.weights, "native"), (&args.activations, "f32")] {
+        if value != default {
+            id.push('-');
+            id.push_str(value);
+        }
+    }
+    if args.constrained {
+        id.push_str("-constrained");
+    }
+    id
 }
 
 fn run_requests(args: &RunArgs) -> anyhow::Result<RunReport> {
@@ -184,10 +200,16 @@ fn run_requests(args: &RunArgs) -> anyhow::Result<RunReport> {
     if args.limit == Some(0) {
         crate::bail_input!("--limit 0: no request would be run");
     }
-    let tools = match &args.tools {
-        Some(p) => load_tools(p)?,
-        None => tool_specs(),
-    };
+    if let Some(folder) = args.out.parent().filter(|p| !p.as_os_str().is_empty())
+        && !folder.is_dir()
+    {
+        crate::bail_input!(
+            "--out {}: no folder {}",
+            args.out.display(),
+            folder.display()
+        );
+    }
+    let tools = tools_or_default(args.tools.as_deref())?;
     let file = args.requests.display().to_string();
     let mut all = requests::parse(&read_user_or_shipped(&args.requests)?, &file, &tools)?;
     all.truncate(args.limit.unwrap_or(usize::MAX));
@@ -196,11 +218,12 @@ fn run_requests(args: &RunArgs) -> anyhow::Result<RunReport> {
         .tokenizer
         .special_id("<|im_end|>")
         .or(real.tokenizer.eos)
+        .filter(|&id| (id as usize) < real.tokenizer.tokenizer.vocab_size())
         .ok_or_else(|| BadInput(format!("--model {}: no end-of-turn token", args.model)))?;
     let constraint = args
         .constrained
         .then(|| ToolCallConstraint::new(&tools, &real.tokenizer.tokenizer, end_of_turn));
-    let model_id = run_model_id(&args.model, args.constrained);
+    let model_id = run_model_id(args);
     let mut lines = String::new();
     for (i, r) in all.iter().enumerate() {
         let line = run_one(&real, &tools, constraint.as_ref(), &model_id, r, args)?;
@@ -215,7 +238,7 @@ fn run_requests(args: &RunArgs) -> anyhow::Result<RunReport> {
         lines.push_str(&serde_json::to_string(&line)?);
         lines.push('\n');
     }
-    write_atomic(&args.out, lines.as_bytes())?;
+    write_out(&args.out, lines.as_bytes())?;
     let out = args.out.display().to_string();
     let report = RunReport {
         model: model_id,
@@ -223,17 +246,22 @@ fn run_requests(args: &RunArgs) -> anyhow::Result<RunReport> {
         out,
         constrained: args.constrained,
     };
-    if let Some(score) = report.scores.scores.first() {
-        let path = run_record(score, all.len(), args).write()?;
-        eprintln!("record: {}", path.display());
+    // A record stands for a whole run: a `--limit` sample would overwrite it with a few
+    // requests' figures.
+    match (report.scores.scores.first(), args.limit) {
+        (Some(score), None) => match run_record(score, all.len(), args) {
+            Some(record) => eprintln!("record: {}", record.write()?.display()),
+            None => eprintln!("record: not written (the run has no timings)"),
+        },
+        _ => eprintln!("record: not written (--limit runs a sample, not the request set)"),
     }
     Ok(report)
 }
 
 /// The run's scores and speed as a record (`toolcall/run/<model id>`), beside the benches'
 /// records, so the report shows the experiment with the machine it ran on.
-fn run_record(score: &gate::Score, requests: usize, args: &RunArgs) -> Record {
-    let measured = score.measured.unwrap_or_default();
+fn run_record(score: &gate::Score, requests: usize, args: &RunArgs) -> Option<Record> {
+    let measured = score.measured.filter(|m| m.mean_latency_ms > 0.0)?;
     let params = json!({
         "requests": requests,
         "constrained": args.constrained,
@@ -250,7 +278,7 @@ fn run_record(score: &gate::Score, requests: usize, args: &RunArgs) -> Record {
         "decode_tokens_per_s": measured.decode_tokens_per_s,
         "mask_ms_per_token": measured.mask_ms_per_token,
     });
-    Record::new(
+    Some(Record::new(
         &format!("toolcall/run/{}", score.model),
         "07-real-model",
         params,
@@ -259,7 +287,7 @@ fn run_record(score: &gate::Score, requests: usize, args: &RunArgs) -> Record {
             unit: "requests/s".into(),
         },
         measured.mean_latency_ms / 1e3,
-    )
+    ))
 }
 
 /// One request through the model: the prompt in its chat template, greedy decoding (masked

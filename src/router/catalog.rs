@@ -296,7 +296,12 @@ pub fn add_measured_cpu_models(
         if catalog.model(&s.model).is_some() || added.contains(&s.model) {
             continue;
         }
-        let per_mtok = |tokens_per_s: f64| usd_per_hour / 3600.0 / tokens_per_s * 1e6;
+        // A run whose timings sum to zero has no speed to price.
+        let speed = |tokens_per_s: f64| tokens_per_s.is_finite() && tokens_per_s > 0.0;
+        if !(speed(m.prefill_tokens_per_s) && speed(m.decode_tokens_per_s)) {
+            continue;
+        }
+        let per_mtok = |tokens_per_s| crate::budget::calc::usd_per_mtok(usd_per_hour, tokens_per_s);
         catalog.models.push(Model {
             id: s.model.clone(),
             tier: MEASURED_CPU_TIER.to_string(),
@@ -306,7 +311,8 @@ pub fn add_measured_cpu_models(
             context_window: None,
             capabilities: vec!["tools".to_string()],
             price_source: Some(format!(
-                "measured here by `toolcall run`: {:.0} tokens/s prefill, {:.1} tokens/s decode,                  one request at a time, at ${usd_per_hour}/hour (--cpu-usd-per-hour)",
+                "measured here by `toolcall run`: {:.0} tokens/s prefill, {:.1} tokens/s decode, \
+                 one request at a time, at ${usd_per_hour}/hour (--cpu-usd-per-hour)",
                 m.prefill_tokens_per_s, m.decode_tokens_per_s
             )),
             price_as_of: None,

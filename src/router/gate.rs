@@ -8,9 +8,11 @@
 //!    model off before it answered: the answer is empty;
 //! 2. drop one surrounding Markdown code fence (a transport wrapper, not part of the JSON);
 //! 3. an empty answer is a failure (not a crash); otherwise it must parse as JSON (valid-JSON
-//!    rate) and match the schema: a known tool (the expected one, when the line names it),
-//!    every required parameter, every type right, and no parameter the tool does not have
-//!    (a hallucinated argument fails at the API just the same).
+//!    rate) and match the schema: one of the tools, every required parameter, every type
+//!    right, and no parameter the tool does not have (a hallucinated argument fails at the
+//!    API just the same). Whether it is the *expected* tool, with the expected arguments, is
+//!    scored separately (right tool, right arguments): a valid call of the wrong tool is a
+//!    schema match and a wrong tool.
 //!
 //! Scores are kept per (model, task type): they are the evidence the router's gate reads.
 
@@ -362,6 +364,27 @@ const KEEP: usize = 5;
 
 /// Scores outputs files given as (file name, JSONL text) against `tools`; malformed lines are
 /// counted and skipped, the rest scored.
+/// Timings price a model (its tokens/s), so each one given must be a finite, non-negative
+/// number of milliseconds.
+fn check_timings(l: &OutputLine) -> Result<(), String> {
+    let timings = [
+        ("latencyMs", l.latency_ms),
+        ("prefillMs", l.prefill_ms),
+        ("decodeMs", l.decode_ms),
+        ("maskMs", l.mask_ms),
+    ];
+    match timings
+        .iter()
+        .find(|(_, v)| v.is_some_and(|ms| !(ms.is_finite() && ms >= 0.0)))
+    {
+        Some((name, v)) => Err(format!(
+            "`{name}` must be a finite, non-negative number of milliseconds, not {}",
+            v.unwrap_or_default()
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn score_files(inputs: &[(String, String)], tools: &[ToolSpec]) -> Scores {
     #[derive(Default)]
     struct Acc {
@@ -382,6 +405,7 @@ pub fn score_files(inputs: &[(String, String)], tools: &[ToolSpec]) -> Scores {
             }
             let parsed = serde_json::from_str::<OutputLine>(line)
                 .map_err(|e| e.to_string())
+                .and_then(|l| check_timings(&l).map(|()| l))
                 .and_then(|l| final_answer(&l.output).map(|a| (l, a)));
             let (l, answer) = match parsed {
                 Ok(ok) => ok,
@@ -527,6 +551,28 @@ mod tests {
         let parts = serde_json::json!([{"type": "thinking", "text": "{not json"}, {"type": "text", "text": ok}]);
         assert_eq!(final_answer(&parts).unwrap(), ok);
         assert_eq!(score_answer("", &tool_specs()), Verdict::EmptyAnswer);
+    }
+
+    /// Timings become a price, so a negative or non-finite one is a malformed line, and a run
+    /// with them all in range is measured.
+    #[test]
+    fn timings_out_of_range_are_malformed_lines() {
+        let line = |prefill: &str| {
+            format!(
+                r#"{{"model": "m", "taskType": "tool-calls", "output": "{{}}", "usage": {{"inputTokens": 100, "outputTokens": 10}}, "latencyMs": 1000, "prefillMs": {prefill}, "decodeMs": 500}}"#
+            )
+        };
+        for bad in ["-5", "-0.001"] {
+            let s = score_files(&[("f.jsonl".into(), line(bad))], &tool_specs());
+            assert_eq!(s.malformed_lines, 1, "{bad}");
+            assert!(s.malformed[0].reason.contains("`prefillMs`"), "{bad}");
+        }
+        let s = score_files(&[("f.jsonl".into(), line("250"))], &tool_specs());
+        let m = s.scores[0].measured.expect("all timings given");
+        assert_eq!(
+            (m.prefill_tokens_per_s, m.decode_tokens_per_s),
+            (400.0, 20.0)
+        );
     }
 
     #[test]

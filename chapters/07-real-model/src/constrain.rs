@@ -121,16 +121,17 @@ pub fn envelope(tools: &[ToolSpec]) -> Re {
         .map(|t| {
             // The parameters: each present one after `, ` unless it is the first present.
             // Built from the last parameter back, as (rest when something came before, rest
-            // when nothing did).
+            // when nothing did). `after_some` grows by one item per parameter and `after_none`
+            // by one `after_some`, so the expression stays quadratic in the parameter count
+            // (writing an optional item as `alt([seq([item, rest]), rest])` would double it).
             let (mut after_some, mut after_none) = (seq([]), seq([]));
             for p in t.params.iter().rev() {
                 let item = |sep: &str| seq([lit(&format!("{sep}\"{}\": ", p.name)), value(p.ty)]);
-                let some = seq([item(", "), after_some.clone()]);
                 let none = seq([item(""), after_some.clone()]);
                 (after_some, after_none) = if p.required {
-                    (some, none)
+                    (seq([item(", "), after_some]), none)
                 } else {
-                    (alt([some, after_some]), alt([none, after_none]))
+                    (seq([opt(item(", ")), after_some]), alt([none, after_none]))
                 };
             }
             seq([
@@ -607,6 +608,47 @@ mod tests {
         );
         assert_ne!(s, DEAD);
         assert_eq!(dfa.step(s, b'"'), DEAD);
+    }
+
+    fn nodes(re: &Re) -> usize {
+        1 + match re {
+            Re::Seq(v) | Re::Alt(v) => v.iter().map(nodes).sum(),
+            Re::Star(r) => nodes(r),
+            Re::Lit(_) | Re::Range(..) => 0,
+        }
+    }
+
+    /// Optional parameters grow the expression quadratically, not exponentially: 64 of them
+    /// (the most a schema may have) build in well under a second.
+    #[test]
+    fn many_optional_parameters_stay_small() {
+        let size = |n: usize| {
+            let names: Vec<std::string::String> = (0..n).map(|i| format!("p{i}")).collect();
+            let params: Vec<(&str, ParamType, bool)> =
+                names.iter().map(|p| (p.as_str(), Bool, false)).collect();
+            nodes(&envelope(&[ToolSpec::new("many", &params)]))
+        };
+        // Quadratic: doubling the count at most quadruples the size (plus a constant).
+        assert!(size(16) <= 4 * size(8) + 64, "{} vs {}", size(16), size(8));
+        let names: Vec<std::string::String> = (0..64).map(|i| format!("p{i}")).collect();
+        let params: Vec<(&str, ParamType, bool)> =
+            names.iter().map(|p| (p.as_str(), Bool, false)).collect();
+        let dfa = Dfa::new(&envelope(&[ToolSpec::new("many", &params)]));
+        for (text, ok) in [
+            (r#"{"tool": "many", "params": {}}"#, true),
+            (r#"{"tool": "many", "params": {"p63": true}}"#, true),
+            (
+                r#"{"tool": "many", "params": {"p0": false, "p63": true}}"#,
+                true,
+            ),
+            (
+                r#"{"tool": "many", "params": {"p63": true, "p0": false}}"#,
+                false,
+            ),
+            (r#"{"tool": "many", "params": {, "p1": true}}"#, false),
+        ] {
+            assert_eq!(accepts(&dfa, text.as_bytes()), ok, "{text}");
+        }
     }
 
     #[test]

@@ -163,6 +163,26 @@ pub struct SchemaError {
 
 const ANNOTATIONS: [&str; 3] = ["$schema", "title", "description"];
 
+/// Most parameters one tool may have (the constrained-decoding automaton grows with them).
+pub const MAX_PARAMS: usize = 64;
+
+/// Tool and parameter names are 1–64 of `A-Z a-z 0-9 _ -` (the rule OpenAI's and Anthropic's
+/// tool APIs use), so a name is written in JSON as it is, never escaped.
+fn check_name(name: &str, at: &str, what: &str) -> Result<(), SchemaError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            at,
+            &format!("{what} `{name}`: names are 1-64 of A-Z, a-z, 0-9, `_` and `-`"),
+        ))
+    }
+}
+
 /// Reads tools back from a JSON Schema of the shape [`to_json_schema`] writes. Property order
 /// is kept: it is the order the constrained output writes them in.
 pub fn from_json_schema(schema: &Value) -> Result<Vec<ToolSpec>, SchemaError> {
@@ -194,6 +214,7 @@ pub fn from_json_schema(schema: &Value) -> Result<Vec<ToolSpec>, SchemaError> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| err(&name_at, "expected `const`: the tool's name, a string"))?;
+        check_name(name, &name_at, "tool")?;
         if tools.iter().any(|t| t.name == name) {
             return Err(err(&name_at, &format!("tool `{name}` is defined twice")));
         }
@@ -206,12 +227,19 @@ pub fn from_json_schema(schema: &Value) -> Result<Vec<ToolSpec>, SchemaError> {
                 &format!("`{r}` is required but not a property"),
             ));
         }
+        if params.len() > MAX_PARAMS {
+            return Err(err(
+                &format!("{params_at}/properties"),
+                &format!("{} parameters; at most {MAX_PARAMS}", params.len()),
+            ));
+        }
         let mut spec = ToolSpec {
             name: name.to_string(),
             params: Vec::new(),
         };
         for (pname, p) in params {
             let p_at = format!("{params_at}/properties/{pname}");
+            check_name(pname, &p_at, "parameter")?;
             let ty = object(p, &p_at, &["type"])?
                 .get("type")
                 .and_then(Value::as_str)
@@ -352,5 +380,37 @@ mod tests {
                 .contains("twice")
         );
         assert!(from_json_schema(&json!({"type": "object"})).is_err());
+    }
+
+    /// Names are written into the constrained output unescaped, so only plain ones are read.
+    #[test]
+    fn names_that_json_would_escape_and_too_many_parameters_are_refused() {
+        for bad in ["a\"b", "a\\b", "", "tab\t", "서울"] {
+            let mut tool = to_json_schema(&tools());
+            tool["anyOf"][0]["properties"]["tool"]["const"] = json!(bad);
+            let e = from_json_schema(&tool).unwrap_err();
+            assert!(
+                bad.is_empty() || e.message.contains("names are"),
+                "{bad:?}: {e}"
+            );
+            let mut param = to_json_schema(&tools());
+            let props = &mut param["anyOf"][1]["properties"]["params"]["properties"];
+            props[bad] = json!({"type": "boolean"});
+            assert!(from_json_schema(&param).is_err(), "{bad:?}");
+        }
+        let names: Vec<std::string::String> = (0..=MAX_PARAMS).map(|i| format!("p{i}")).collect();
+        let params: Vec<(&str, ParamType, bool)> = names
+            .iter()
+            .map(|n| (n.as_str(), ParamType::Bool, false))
+            .collect();
+        let many = to_json_schema(&[ToolSpec::new("many", &params)]);
+        assert!(
+            from_json_schema(&many)
+                .unwrap_err()
+                .message
+                .contains("at most")
+        );
+        let ok = to_json_schema(&[ToolSpec::new("many", &params[..MAX_PARAMS])]);
+        assert!(from_json_schema(&ok).is_ok());
     }
 }

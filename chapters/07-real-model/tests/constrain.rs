@@ -65,6 +65,14 @@ fn walk(
         w.theirs += t1.elapsed();
         w.steps += 1;
         let ours_ids = ours.ids();
+        // Runs use the budget-aware mask: with room to spare it is the plain mask, and with a
+        // short budget it keeps a subset of it.
+        assert_eq!(c.mask_within(state, usize::MAX).ids(), ours_ids, "{label}: step {step}");
+        let short = c.mask_within(state, 12).ids();
+        assert!(
+            short.iter().all(|id| ours.contains(*id)),
+            "{label}: step {step}: a budget allowed a token the mask refuses"
+        );
         if ours_ids != reference {
             let show = |ids: Vec<TokenId>| -> Vec<String> {
                 let n = ids.len();
