@@ -125,6 +125,6 @@ fn a_short_training_run_reports_every_step() {
         v["demo"]["generated"]
             .as_str()
             .unwrap()
-            .starts_with("A tokenizer is")
+            .starts_with(ch03_transformer_block::DEMO_PROMPT)
     );
 }

@@ -10,7 +10,7 @@ use crate::output::{JsonFlag, Progress, emit};
 use crate::plot::{Axes, Series, line_chart};
 use crate::table::{Table, thousands};
 use ch03_transformer_block::{
-    FlopsPerToken, LlamaConfig, ParamCounts, TrainDemo, TrainDemoConfig, presets,
+    FlopsPerToken, HELD_OUT_FRACTION, LlamaConfig, ParamCounts, TrainDemo, TrainDemoConfig, presets,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -72,7 +72,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Text to continue after training.
-    #[arg(long, default_value = "A tokenizer is")]
+    #[arg(long, default_value = ch03_transformer_block::DEMO_PROMPT)]
     pub prompt: String,
     /// Tokens to generate greedily.
     #[arg(long, default_value_t = 40)]
@@ -222,6 +222,11 @@ pub fn train(
     let seconds = start.elapsed().as_secs_f64();
     drop(progress);
     let charts = if chart {
+        let steps = demo.losses.len() as f64;
+        let level = |name: &str, nats: f64| Series {
+            name: name.into(),
+            points: vec![(1.0, nats), (steps, nats)],
+        };
         let points = demo
             .losses
             .iter()
@@ -241,10 +246,15 @@ pub fn train(
                 log_x: false,
                 log_y: true,
             },
-            &[Series {
-                name: "batch loss".into(),
-                points,
-            }],
+            &[
+                Series {
+                    name: "batch loss".into(),
+                    points,
+                },
+                level("unigram entropy (no context)", demo.unigram_entropy),
+                level("bigram entropy (no attention)", demo.bigram_entropy),
+                level("held-out loss after training", demo.held_out_loss),
+            ],
         )?
         .into_iter()
         .map(|p| p.display().to_string())
@@ -282,10 +292,13 @@ impl fmt::Display for TrainOutput {
             "uniform guess".to_string(),
             format!("{:.3}", d.uniform_loss),
         ]);
-        t.row([
-            "unigram entropy (context ignored)".to_string(),
-            format!("{:.3}", d.unigram_entropy),
-        ]);
+        for (what, nats) in [
+            ("unigram entropy (no context)", d.unigram_entropy),
+            ("bigram entropy (one token: no attention)", d.bigram_entropy),
+            ("trigram entropy (two tokens)", d.trigram_entropy),
+        ] {
+            t.row([what.to_string(), format!("{nats:.3}")]);
+        }
         let every = (d.losses.len() / 6).max(1);
         for (i, l) in d.losses.iter().enumerate() {
             if i % every == 0 || i + 1 == d.losses.len() {
@@ -293,6 +306,15 @@ impl fmt::Display for TrainOutput {
             }
         }
         write!(f, "{t}")?;
+        writeln!(
+            f,
+            "held out ({} tokens, the corpus's last {:.0}%): {:.3} nats/token; a unigram model fit to the {} training tokens: {:.3}",
+            thousands(d.held_out_tokens as f64, 0),
+            100.0 * HELD_OUT_FRACTION,
+            d.held_out_loss,
+            thousands(d.train_tokens as f64, 0),
+            d.held_out_unigram_loss
+        )?;
         writeln!(f, "greedy continuation: {:?}", d.generated)?;
         for c in &self.charts {
             writeln!(f, "chart: {c}")?;
@@ -367,7 +389,7 @@ pub fn tour(quick: bool) -> anyhow::Result<TransformerTour> {
             "data/corpora/english.txt",
             text,
             &config,
-            "A tokenizer is",
+            ch03_transformer_block::DEMO_PROMPT,
             40,
             true,
         )?,

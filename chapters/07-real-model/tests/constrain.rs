@@ -67,7 +67,11 @@ fn walk(
         let ours_ids = ours.ids();
         // Runs use the budget-aware mask: with room to spare it is the plain mask, and with a
         // short budget it keeps a subset of it.
-        assert_eq!(c.mask_within(state, usize::MAX).ids(), ours_ids, "{label}: step {step}");
+        assert_eq!(
+            c.mask_within(state, usize::MAX).ids(),
+            ours_ids,
+            "{label}: step {step}"
+        );
         let short = c.mask_within(state, 12).ids();
         assert!(
             short.iter().all(|id| ours.contains(*id)),
