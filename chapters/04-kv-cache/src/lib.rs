@@ -25,5 +25,5 @@ pub use decode::{
 };
 pub use error::CacheError;
 pub use paged::{BlockPool, PagedCache, PoolStats, SharedPool};
-pub use serving::{ServingConfig, ServingError, ServingResult, simulate, try_simulate};
+pub use serving::{Preemption, ServingConfig, ServingError, ServingResult, simulate, try_simulate};
 pub use window::{SlidingWindowCache, forward_sliding_window, generate_sliding_reference};

@@ -1,7 +1,7 @@
 //! The serving simulation refuses what it cannot run and never passes off an unfinished run as
 //! a result.
 
-use ch04_kv_cache::{ServingConfig, ServingError, simulate, try_simulate};
+use ch04_kv_cache::{Preemption, ServingConfig, ServingError, simulate, try_simulate};
 
 /// A config small enough that a run takes no time.
 fn small() -> ServingConfig {
@@ -14,6 +14,7 @@ fn small() -> ServingConfig {
         prompt_tokens: (8, 64),
         output_tokens: (8, 64),
         seed: 1,
+        preemption: Preemption::Recompute,
     }
 }
 
@@ -199,4 +200,28 @@ fn simulate_panics_with_the_message_on_a_bad_config() {
         prompt_tokens: (9, 8),
         ..small()
     });
+}
+
+/// Swapping keeps a pre-empted sequence's work: nothing is generated twice, every token it had
+/// cached goes out and comes back (twice its length per pre-emption), and the run takes no
+/// more steps than recomputing. Recompute swaps nothing.
+#[test]
+fn swap_keeps_the_work_and_counts_what_it_moves() {
+    // The default run pre-empts (the pool is smaller than its peak demand).
+    let recompute = &simulate(&ServingConfig::default())[1];
+    let swap = &simulate(&ServingConfig {
+        preemption: Preemption::Swap,
+        ..ServingConfig::default()
+    })[1];
+    assert!(recompute.preemptions > 0 && recompute.tokens_lost_to_preemption > 0);
+    assert_eq!(recompute.tokens_swapped, 0);
+    assert!(swap.preemptions > 0);
+    assert_eq!(swap.tokens_lost_to_preemption, 0);
+    let outputs: usize = recompute.tokens_generated - recompute.tokens_lost_to_preemption;
+    assert_eq!(swap.tokens_generated, outputs, "each output token once");
+    // Out and back in: an even count of positions, at least a prompt's worth per pre-emption.
+    assert!(
+        swap.tokens_swapped.is_multiple_of(2) && swap.tokens_swapped >= 2 * swap.preemptions * 16
+    );
+    assert!(swap.steps <= recompute.steps);
 }
