@@ -356,16 +356,12 @@ impl TokenTrie {
         TokenTrie { nodes, vocab_size }
     }
 
-    /// The text tokens of a tokenizer: every id but the special tokens, which never stand for
-    /// text and so are never allowed inside a call.
-    pub fn from_tokenizer(tokenizer: &Tokenizer) -> Self {
-        let specials = tokenizer.special_ids();
-        let n = tokenizer.vocab_size();
-        let tokens = (0..n as TokenId)
-            .filter(|id| !specials.contains(id))
-            .filter_map(|id| tokenizer.decode_bytes(&[id]).ok().map(|b| (id, b)))
-            .filter(|(_, b)| !b.is_empty());
-        TokenTrie::new(tokens, n)
+    /// The trie of `token_bytes` (indexed by id; empty for a token that is not text).
+    pub fn from_token_bytes(token_bytes: &[Vec<u8>]) -> Self {
+        let tokens = (token_bytes.iter().enumerate())
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(id, b)| (id as TokenId, b.clone()));
+        TokenTrie::new(tokens, token_bytes.len())
     }
 
     pub fn nodes(&self) -> usize {
@@ -469,9 +465,11 @@ pub struct ToolCallConstraint {
 }
 
 impl ToolCallConstraint {
+    /// The tokenizer is decoded once: every id but the special tokens, which never stand for
+    /// text and so are never allowed inside a call.
     pub fn new(tools: &[ToolSpec], tokenizer: &Tokenizer, stop: TokenId) -> Self {
         let specials = tokenizer.special_ids();
-        let token_bytes = (0..tokenizer.vocab_size() as TokenId)
+        let token_bytes: Vec<Vec<u8>> = (0..tokenizer.vocab_size() as TokenId)
             .map(|id| match specials.contains(&id) {
                 true => Vec::new(),
                 false => tokenizer.decode_bytes(&[id]).unwrap_or_default(),
@@ -479,7 +477,7 @@ impl ToolCallConstraint {
             .collect();
         ToolCallConstraint {
             dfa: Dfa::new(&envelope(tools)),
-            trie: TokenTrie::from_tokenizer(tokenizer),
+            trie: TokenTrie::from_token_bytes(&token_bytes),
             token_bytes,
             stop,
         }
