@@ -10,7 +10,7 @@ use ch02_attention::reference::{attention_f64, to_array};
 use ch02_attention::{AttentionDims, attention, attention_flops, tiled_attention};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::alloc::CountingAlloc;
-use llm_workbench::bench::{bytes_of, median_time};
+use llm_workbench::bench::{bytes_of, timing};
 use llm_workbench::records::{Record, Throughput as Rate};
 use std::time::Duration;
 
@@ -86,7 +86,8 @@ fn bench_attention(c: &mut Criterion) {
 }
 
 fn record<R>(variant: &str, seq: usize, flops: f64, mut run: impl FnMut() -> R) {
-    let time = median_time(&mut run, 5, Duration::from_millis(500)).as_secs_f64();
+    let timed = timing(&mut run, 5, Duration::from_millis(500));
+    let time = timed.median.as_secs_f64();
     let bytes = bytes_of(run);
     let params = serde_json::json!({
         "variant": variant, "seq": seq, "batch": 1, "heads": HEADS, "head_dim": HEAD_DIM,
@@ -102,6 +103,7 @@ fn record<R>(variant: &str, seq: usize, flops: f64, mut run: impl FnMut() -> R) 
         },
         time,
     )
+    .with_spread(&timed)
     .with_bytes(bytes);
     rec.write().expect("records directory is writable");
 }

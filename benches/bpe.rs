@@ -11,7 +11,7 @@
 use ch01_bpe::{FastTrainer, NaiveTrainer, Pattern, TieBreak, TrainConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::alloc::CountingAlloc;
-use llm_workbench::bench::{bytes_of, median_time};
+use llm_workbench::bench::{Timing, bytes_of, timing};
 use llm_workbench::records::{Record, Throughput as RecThroughput};
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ fn record(
     params: serde_json::Value,
     value: f64,
     unit: &str,
-    time_s: f64,
+    timed: &Timing,
     bytes: Option<llm_workbench::alloc::AllocStats>,
 ) {
     let r = Record::new(
@@ -57,8 +57,9 @@ fn record(
             value,
             unit: unit.into(),
         },
-        time_s,
+        timed.median.as_secs_f64(),
     )
+    .with_spread(timed)
     .with_bytes(bytes);
     if let Err(e) = r.write() {
         eprintln!("could not write record {id}: {e}");
@@ -105,14 +106,15 @@ fn bench_encode(c: &mut Criterion) {
     group.finish();
 
     for (name, f) in &encoders {
-        let t = median_time(f, 10, Duration::from_secs(1)).as_secs_f64();
+        let timed = timing(f, 10, Duration::from_secs(1));
+        let t = timed.median.as_secs_f64();
         let mb_s = text.len() as f64 / t / 1e6;
         record(
             &format!("bpe/encode_cl100k/{name}"),
             serde_json::json!({"encoder": name, "encoding": "cl100k_base", "text_bytes": text.len(), "tokens": ids.len(), "threads": 1}),
             mb_s,
             "MB/s",
-            t,
+            &timed,
             bytes_of(f),
         );
         println!("encode {name:<12} {mb_s:8.2} MB/s");
@@ -160,14 +162,15 @@ fn bench_train(c: &mut Criterion) {
     group.finish();
 
     for (name, f) in &trainers {
-        let t = median_time(f, 3, Duration::from_millis(500)).as_secs_f64();
+        let timed = timing(f, 3, Duration::from_millis(500));
+        let t = timed.median.as_secs_f64();
         let bytes = bytes_of(f);
         record(
             &format!("bpe/train/{name}"),
             serde_json::json!({"trainer": name, "vocab_size": TRAIN_VOCAB, "pattern": "cl100k", "corpus_bytes": text.len(), "threads": 1}),
             text.len() as f64 / t / 1e6,
             "MB/s",
-            t,
+            &timed,
             bytes,
         );
         println!(

@@ -12,8 +12,8 @@ use ch04_kv_cache::decode::forward_cached;
 use ch04_kv_cache::{BlockPool, Overflow, PreallocCache, kv_bytes_formula};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use llm_workbench::alloc::CountingAlloc;
-use llm_workbench::bench::{bytes_of, median_time};
-use llm_workbench::records::{Record, Throughput};
+use llm_workbench::bench::{bytes_of, timing};
+use llm_workbench::records::{Record, Spread, Throughput};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -97,11 +97,12 @@ fn bench_gqa(c: &mut Criterion) {
                 t.elapsed()
             })
         });
-        // Records: decode time per token across contexts (one prefill each, best of 2).
+        // Records: decode time per token across contexts (one prefill each, best of 3).
         for context in CONTEXTS {
-            let step_s = (0..3)
+            let steps: Vec<f64> = (0..3)
                 .map(|_| decode_seconds(&m, kv, context, DECODE_STEPS))
-                .fold(f64::INFINITY, f64::min);
+                .collect();
+            let step_s = steps.iter().copied().fold(f64::INFINITY, f64::min);
             let formula = kv_bytes_formula(LAYERS, kv, HEAD_DIM, 4, context + DECODE_STEPS);
             let measured = bytes_of(|| {
                 PreallocCache::new(
@@ -129,6 +130,7 @@ fn bench_gqa(c: &mut Criterion) {
                 },
                 step_s,
             )
+            .with_spread(Spread::of_times(&steps).expect("three runs"))
             .with_bytes(measured)
             .write()
             .expect("records directory is writable");
@@ -208,7 +210,8 @@ fn bench_forms(c: &mut Criterion) {
                 &qkv,
                 |b, x| b.iter(|| run(x)),
             );
-            let time = median_time(|| run(&qkv), 5, Duration::from_millis(500)).as_secs_f64();
+            let timed = timing(|| run(&qkv), 5, Duration::from_millis(500));
+            let time = timed.median.as_secs_f64();
             let params = serde_json::json!({
                 "form": form, "kv_heads": kv, "heads": HEADS, "head_dim": HEAD_DIM, "seq": seq,
                 "causal": true, "dtype": "f32",
@@ -223,6 +226,7 @@ fn bench_forms(c: &mut Criterion) {
                 },
                 time,
             )
+            .with_spread(&timed)
             .with_bytes(bytes_of(|| run(&qkv)))
             .write()
             .expect("records directory is writable");

@@ -10,8 +10,9 @@ use ch06_moe::demo::{demo_inputs, load_demo};
 use ch06_moe::{MoeConfig, MoeLayer, PhaseTimes, dense_ffn};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::alloc::CountingAlloc;
-use llm_workbench::bench::{bytes_of, median_time};
-use llm_workbench::plot::{Axes, bar_chart, report_dir};
+use llm_workbench::bench::{bytes_of, timing};
+use llm_workbench::commands::moe::load_chart;
+use llm_workbench::plot::report_dir;
 use llm_workbench::records::{Record, Throughput as Rate};
 use llm_workbench::table::{Table, bytes, thousands};
 use std::time::Duration;
@@ -114,7 +115,8 @@ fn record<R>(
     config: &MoeConfig,
     mut run: impl FnMut() -> R,
 ) -> (f64, u64) {
-    let time = median_time(&mut run, 5, Duration::from_millis(500)).as_secs_f64();
+    let timed = timing(&mut run, 5, Duration::from_millis(500));
+    let time = timed.median.as_secs_f64();
     let stats = bytes_of(run);
     let params = serde_json::json!({
         "variant": variant, "tokens": tokens, "hidden": HIDDEN, "experts": config.experts,
@@ -132,6 +134,7 @@ fn record<R>(
         },
         time,
     )
+    .with_spread(&timed)
     .with_bytes(stats);
     rec.write().expect("records directory is writable");
     (time, stats.map_or(0, |s| s.peak_bytes))
@@ -144,34 +147,18 @@ fn load_histograms(device: &Device) {
     device.seed(6);
     for (stem, skew) in [("moe-load-balanced", 0.0), ("moe-load-skewed", 1.0)] {
         let demo = load_demo(&config, 2048, skew, device).unwrap();
-        let bars: Vec<(String, f64)> = demo
-            .load
-            .tokens_per_expert
-            .iter()
-            .enumerate()
-            .map(|(e, &n)| (format!("expert {e}"), n as f64))
-            .collect();
-        let title = format!(
-            "{} router: CV {:.2}, max/mean − 1 = {:.2}, dropped {:.1}%",
+        println!(
+            "{} router: CV {:.2}, max/mean − 1 = {:.2}, dropped {:.1}%, aux loss {:.2}, capacity {}: {:?}",
             demo.router,
             demo.load.coefficient_of_variation,
             demo.load.max_violation,
             demo.load.drop_rate * 100.0,
-        );
-        println!(
-            "{title}, aux loss {:.2}, capacity {}: {:?}",
             demo.aux_loss,
             demo.load.capacity.unwrap_or(0),
             demo.load.tokens_per_expert
         );
-        let axes = Axes {
-            title: &title,
-            x: "expert",
-            y: "token assignments (2048 tokens × top-2)",
-            log_x: false,
-            log_y: false,
-        };
-        bar_chart(&report_dir().join(stem), axes, &bars).expect("report directory is writable");
+        // The same chart as `llm-workbench moe` draws: bars, capacity and fair share.
+        load_chart(&report_dir().join(stem), &demo).expect("report directory is writable");
     }
 }
 

@@ -7,8 +7,9 @@
 //! as a share of this machine's, measured in the same run with the same threads — the roofline
 //! a batch-1 decode cannot beat.
 //!
-//! Records (`target/workbench/records/`): `quantization/{prefill,decode}/{form}/t{threads}`
-//! and `quantization/matvec/{form}` (one 1536 × 576 matrix-vector product, SmolLM2's FFN shape).
+//! Records (`target/workbench/records/`): `quantization/{prefill,decode}/{form}/t{threads}`,
+//! `quantization/matvec/{form}` (one 1536 × 576 matrix-vector product, SmolLM2's FFN shape) and
+//! `quantization/parity/{form}` (teacher-forced agreement with llama.cpp's tokens).
 
 use burn::tensor::Device;
 use ch03_transformer_block::CausalLm;
@@ -17,7 +18,7 @@ use ch07_real_model::{Generated, Gguf, GgufTokenizer, Sampling, generate, load_m
 use ch08_quantization::{Activations, Form, QMatrix, Weights, load_quantized};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::machine::{bandwidth_buffer, read_bandwidth_gb_s, thread_pool, with_threads};
-use llm_workbench::records::{Record, Throughput as Rate};
+use llm_workbench::records::{Record, Spread, Throughput as Rate};
 use smollm2::{NEW_TOKENS, PROMPT_TOKENS, llama_cpp};
 use std::time::Duration;
 
@@ -64,11 +65,18 @@ fn bench_matvec(c: &mut Criterion) {
     }
 }
 
+/// Whether the command line's bench filter (if any) names this group, as criterion's own
+/// groups are selected.
+fn selected(group: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_none_or(|filter| group.contains(&filter))
+}
+
 fn bench_decode(_: &mut Criterion) {
     // `cargo bench --bench quantization -- matvec` runs the matrix-vector products alone.
-    if let Some(filter) = std::env::args().skip(1).find(|a| !a.starts_with('-'))
-        && !"quantization/decode".contains(&filter)
-    {
+    if !selected("quantization/decode") {
         return;
     }
     let path = ensure(&SMOLLM2)
@@ -141,6 +149,13 @@ fn bench_decode(_: &mut Criterion) {
                 ("prefill", prefill, "prefill_tokens_per_s", PROMPT_TOKENS),
                 ("decode", decode, "decode_tokens_per_s", NEW_TOKENS),
             ] {
+                let rate_of = |g: &Generated| {
+                    if phase == "prefill" {
+                        g.prefill_tokens_per_s()
+                    } else {
+                        g.decode_tokens_per_s()
+                    }
+                };
                 let params = serde_json::json!({
                     "model": SMOLLM2.budget_id, "weights": name, "threads": threads, "tokens": tokens,
                     "weight_bytes_per_token": bytes,
@@ -160,6 +175,15 @@ fn bench_decode(_: &mut Criterion) {
                         unit: "tokens/s".into(),
                     },
                     tokens as f64 / ours,
+                )
+                .with_spread(
+                    Spread::of_times(
+                        &runs
+                            .iter()
+                            .map(|g| tokens as f64 / rate_of(g))
+                            .collect::<Vec<_>>(),
+                    )
+                    .expect("three runs"),
                 )
                 .write()
                 .expect("records directory is writable");
@@ -185,5 +209,56 @@ fn bench_decode(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_matvec, bench_decode);
+/// Teacher-forced agreement with llama.cpp (chapter 07's fixture: 13 prompts × 32 steps) for
+/// each form, as records the report shows beside the speeds: the tests assert the bars, this
+/// keeps the figures. `cargo bench --bench quantization -- parity` runs it alone.
+fn bench_parity(_: &mut Criterion) {
+    if !selected("quantization/parity") {
+        return;
+    }
+    let path = ensure(&SMOLLM2)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .path()
+        .to_path_buf();
+    let gguf = Gguf::open(&path).unwrap();
+    let fixture = "data/reference/smollm2/greedy.json";
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let prompts = ch07_real_model::parity::prompts(&fixture).unwrap();
+    for (weights, activations) in [
+        (Weights::Native, Activations::Q8),
+        (Weights::Native, Activations::F32),
+        (Weights::All(Form::F16), Activations::Q8),
+        (Weights::All(Form::Q8_0), Activations::Q8),
+        (Weights::All(Form::Q4_1), Activations::Q8),
+    ] {
+        let model = load_quantized(&gguf, weights, activations, &Device::flex()).unwrap();
+        let start = std::time::Instant::now();
+        let t = ch07_real_model::parity::teacher_forced(&model, &prompts, 1.0).unwrap();
+        let seconds = start.elapsed().as_secs_f64();
+        let name = format!("{}-x{}", weights.name(), activations.name());
+        println!("parity {name}: {t}");
+        let params = serde_json::json!({
+            "model": SMOLLM2.budget_id, "weights": weights.name(), "activations": activations.name(),
+            "agree": t.agree, "total": t.total, "clear_agree": t.clear_agree,
+            "clear_total": t.clear_total, "near_tie_logits": 1.0,
+            "mean_top5_logit_diff": t.mean_logit_diff, "worst_top5_logit_diff": t.worst_logit_diff,
+            "llama_cpp_vs_itself": t.own_noise,
+        });
+        Record::new(
+            &format!("quantization/parity/{name}"),
+            "08-quantization",
+            params,
+            Rate {
+                value: 100.0 * t.agree as f64 / t.total as f64,
+                unit: "% of steps, argmax = llama.cpp".into(),
+            },
+            seconds,
+        )
+        .write()
+        .expect("records directory is writable");
+    }
+}
+
+criterion_group!(benches, bench_matvec, bench_decode, bench_parity);
 criterion_main!(benches);

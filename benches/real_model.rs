@@ -12,7 +12,7 @@ use ch07_real_model::{Generated, Gguf, GgufTokenizer, Sampling, generate, load_m
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::budget::{arch, calc};
 use llm_workbench::machine::with_threads;
-use llm_workbench::records::{Record, Throughput as Rate};
+use llm_workbench::records::{Record, Spread, Throughput as Rate};
 use smollm2::{NEW_TOKENS, PROMPT_TOKENS, llama_cpp};
 use std::time::Duration;
 
@@ -76,6 +76,13 @@ fn bench_real_model(c: &mut Criterion) {
             ("prefill", prefill, "prefill_tokens_per_s", PROMPT_TOKENS),
             ("decode", decode, "decode_tokens_per_s", NEW_TOKENS),
         ] {
+            let rate_of = |g: &Generated| {
+                if phase == "prefill" {
+                    g.prefill_tokens_per_s()
+                } else {
+                    g.decode_tokens_per_s()
+                }
+            };
             let params = serde_json::json!({
                 "model": SMOLLM2.budget_id, "file": SMOLLM2.file_name, "threads": threads,
                 "tokens": tokens, "activations": "f32",
@@ -92,6 +99,15 @@ fn bench_real_model(c: &mut Criterion) {
                     unit: "tokens/s".into(),
                 },
                 tokens as f64 / ours,
+            )
+            .with_spread(
+                Spread::of_times(
+                    &runs
+                        .iter()
+                        .map(|g| tokens as f64 / rate_of(g))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("three runs"),
             )
             .write()
             .expect("records directory is writable");

@@ -13,8 +13,8 @@ use ch07_real_model::fetch::{SMOLLM2, ensure};
 use ch07_real_model::toolschema::{render_call, to_json_schema};
 use ch07_real_model::{Gguf, GgufTokenizer};
 use criterion::{Criterion, criterion_group, criterion_main};
-use llm_workbench::bench::median_time;
-use llm_workbench::records::{Record, Throughput};
+use llm_workbench::bench::{Timing, timing};
+use llm_workbench::records::{Record, Spread, Throughput};
 use llm_workbench::router::gate::tool_specs;
 use llm_workbench::router::requests;
 use std::time::Duration;
@@ -76,10 +76,19 @@ fn bench_masks(c: &mut Criterion) {
     group.bench_function("llguidance", |b| b.iter(run_theirs));
     group.finish();
 
+    // Seconds per mask: each run times a whole walk of `steps` masks.
     let per_mask = |f: &dyn Fn() -> usize| {
-        median_time(f, 5, Duration::from_secs(2)).as_secs_f64() / steps as f64
+        let timed: Timing = timing(f, 5, Duration::from_secs(2));
+        let per = |d: Duration| d.as_secs_f64() / steps as f64;
+        let spread = Spread {
+            p25_s: per(timed.p25),
+            p75_s: per(timed.p75),
+            runs: timed.runs,
+        };
+        (per(timed.median), spread)
     };
-    let (t_ours, t_theirs) = (per_mask(&run_ours), per_mask(&run_theirs));
+    let ((t_ours, spread_ours), (t_theirs, spread_theirs)) =
+        (per_mask(&run_ours), per_mask(&run_theirs));
     println!(
         "per mask over {steps} steps ({} calls): ours {:.3} ms, llguidance {:.3} ms ({:.1}× llguidance's time)",
         calls.len(),
@@ -93,7 +102,10 @@ fn bench_masks(c: &mut Criterion) {
         ours.trie.nodes(),
         tok.tokenizer.vocab_size() - tok.tokenizer.special_ids().len()
     );
-    for (who, t) in [("ours", t_ours), ("llguidance", t_theirs)] {
+    for (who, t, spread) in [
+        ("ours", t_ours, spread_ours),
+        ("llguidance", t_theirs, spread_theirs),
+    ] {
         let params = serde_json::json!({
             "model": SMOLLM2.budget_id, "vocab": tok.tokenizer.vocab_size(),
             "steps": steps, "calls": calls.len(), "dfa_states": ours.dfa.states(),
@@ -109,6 +121,7 @@ fn bench_masks(c: &mut Criterion) {
             },
             t,
         )
+        .with_spread(spread)
         .write()
         .expect("records directory is writable");
     }

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use ch03_transformer_block::{LlamaConfig, LlamaModel, param_counts, prefill_flops, presets};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::alloc::CountingAlloc;
-use llm_workbench::bench::{bytes_of, median_time};
+use llm_workbench::bench::{bytes_of, timing};
 use llm_workbench::records::{Record, Throughput as Rate};
 use std::time::Duration;
 
@@ -60,7 +60,8 @@ fn bench_prefill(c: &mut Criterion) {
 }
 
 fn record<R>(variant: &str, config: &LlamaConfig, seq: usize, mut run: impl FnMut() -> R) {
-    let time = median_time(&mut run, 3, Duration::from_millis(500)).as_secs_f64();
+    let timed = timing(&mut run, 3, Duration::from_millis(500));
+    let time = timed.median.as_secs_f64();
     let bytes = bytes_of(run);
     let flops = prefill_flops(config, seq);
     let params = serde_json::json!({
@@ -79,6 +80,7 @@ fn record<R>(variant: &str, config: &LlamaConfig, seq: usize, mut run: impl FnMu
         },
         time,
     )
+    .with_spread(&timed)
     .with_bytes(bytes)
     .write()
     .expect("records directory is writable");
@@ -99,6 +101,7 @@ fn record<R>(variant: &str, config: &LlamaConfig, seq: usize, mut run: impl FnMu
         },
         time,
     )
+    .with_spread(&timed)
     .with_bytes(bytes)
     .write()
     .expect("records directory is writable");

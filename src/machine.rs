@@ -148,6 +148,11 @@ pub fn read_bandwidth_gb_s(data: &[f32], reps: usize) -> f64 {
     std::mem::size_of_val(data) as f64 / best / 1e9
 }
 
+/// The CPU's model name (`/proc/cpuinfo` on Linux, else the architecture).
+pub fn cpu_model() -> String {
+    cpu_model_and_mhz().0
+}
+
 /// CPU model and clock from `/proc/cpuinfo` (Linux); `None` fields elsewhere.
 fn cpu_model_and_mhz() -> (String, Option<f64>) {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

@@ -131,8 +131,11 @@ fn a_writer_killed_mid_write_leaves_only_whole_files() {
 }
 
 fn temp_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
+    // The folder's own files, and each run folder's records (`runs/<id>/`).
+    let runs = std::fs::read_dir(dir.join("runs")).into_iter().flatten();
+    std::iter::once(dir.to_path_buf())
+        .chain(runs.map(|e| e.unwrap().path()))
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
         .filter(|e| {
             e.as_ref()
                 .unwrap()

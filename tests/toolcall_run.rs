@@ -37,6 +37,7 @@ fn a_constrained_run_writes_valid_calls_the_scorer_reads() {
         bin()
             .env("WORKBENCH_MODELS", models_dir())
             .env("WORKBENCH_RECORDS", dir.join("records"))
+            .env("WORKBENCH_RUN", "toolcall-test")
             .args(["toolcall", "run", "--model", "smollm2", "--constrained"])
             .args(["--max-new-tokens", "48", "--json", "--requests"])
             .arg(&requests)
@@ -94,7 +95,7 @@ fn a_constrained_run_writes_valid_calls_the_scorer_reads() {
     // The run is a record too, with the scores it printed.
     let record: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            dir.join("records/toolcall__run__smollm2-135m-cpu-constrained.json"),
+            dir.join("records/runs/toolcall-test/toolcall__run__smollm2-135m-cpu-constrained.json"),
         )
         .unwrap(),
     )

@@ -169,8 +169,11 @@ mod tests {
                 unit: "tokens/s".into(),
             },
             time_s: 1.0 / tokens_per_s,
+            spread: None,
             bytes: None,
             limits: None,
+            machine: None,
+            run_id: None,
             git_rev: "test".into(),
             unix_time_s: 0,
         }

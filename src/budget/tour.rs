@@ -35,12 +35,16 @@ pub const CASES: [(&str, &str, u64); 4] = [
 
 /// Runs the tour cases; a case that cannot run becomes a note, not a failure.
 pub fn run() -> BudgetTour {
-    let dir = crate::records::records_dir();
+    run_in(&crate::records::records_dir())
+}
+
+/// [`run`] with this machine's figures from the records in `dir`.
+pub fn run_in(dir: &std::path::Path) -> BudgetTour {
     let mut lines = Vec::new();
     let mut notes = Vec::new();
     for (model, hw, context) in CASES {
         let result = arch::resolve(model).and_then(|a| {
-            let h = hardware::resolve(hw, &dir)?;
+            let h = hardware::resolve(hw, dir)?;
             let s = Settings {
                 context_tokens: context,
                 ..Settings::default()
@@ -62,7 +66,7 @@ pub fn run() -> BudgetTour {
             Err(e) => notes.push(format!("{model} on {hw}: {e}")),
         }
     }
-    notes.extend(predicted_vs_measured(&dir));
+    notes.extend(predicted_vs_measured(dir));
     BudgetTour { lines, notes }
 }
 

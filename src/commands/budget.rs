@@ -572,41 +572,48 @@ fn sweep_report(args: &BudgetArgs, contexts: Vec<u64>) -> anyhow::Result<SweepRe
     })
 }
 
-/// Draws KV bytes per request and max concurrency against the context, one line per model.
+/// Draws [`sweep_chart_list`] into the report folder.
 fn sweep_charts(sweep: &Sweep, block_tokens: u64) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let dir = crate::plot::report_dir();
+    let mut files = Vec::new();
+    for chart in sweep_chart_list(sweep, block_tokens) {
+        files.extend(chart.write(&dir)?);
+    }
+    Ok(files)
+}
+
+/// KV bytes per request and max concurrency against the context, one line per model.
+pub fn sweep_chart_list(sweep: &Sweep, block_tokens: u64) -> Vec<crate::plot::Chart> {
+    use crate::plot::{Chart, Series};
     let x: Vec<f64> = sweep.contexts.iter().map(|&c| c as f64).collect();
-    let kv_series: Vec<crate::plot::Series> = sweep
+    let kv_series: Vec<Series> = sweep
         .series
         .iter()
-        .map(|s| crate::plot::Series {
+        .map(|s| Series {
             name: s.label.clone(),
             points: x
                 .iter()
                 .zip(&s.kv_bytes_per_request)
-                .filter_map(|(x, b)| Some((*x, (*b)? / 1e9)))
+                .filter_map(|(x, b)| Some((*x, (*b)?)))
                 .collect(),
         })
         .collect();
-    let mut charts = crate::plot::line_chart(
-        &dir.join("budget_kv_bytes_vs_context"),
-        crate::plot::Axes {
-            title: &format!(
-                "KV cache per request ({}, blocks of {block_tokens})",
-                sweep.kv_cache_dtype
-            ),
-            x: "context (tokens)",
-            y: "KV per request (GB)",
-            log_x: true,
-            log_y: true,
-        },
-        &kv_series,
-    )?;
-    let conc_series: Vec<crate::plot::Series> = sweep
+    let mut charts = vec![Chart::line(
+        "budget_kv_bytes_vs_context",
+        &format!(
+            "KV cache per request ({}, blocks of {block_tokens})",
+            sweep.kv_cache_dtype
+        ),
+        "context (tokens)",
+        "KV per request (bytes)",
+        (true, true),
+        kv_series,
+    )];
+    let conc_series: Vec<Series> = sweep
         .series
         .iter()
         .filter_map(|s| {
-            Some(crate::plot::Series {
+            Some(Series {
                 name: s.label.clone(),
                 points: x
                     .iter()
@@ -617,22 +624,33 @@ fn sweep_charts(sweep: &Sweep, block_tokens: u64) -> anyhow::Result<Vec<std::pat
         })
         .collect();
     if !conc_series.is_empty() {
-        charts.extend(crate::plot::line_chart(
-            &dir.join("budget_concurrency_vs_context"),
-            crate::plot::Axes {
-                title: &format!(
-                    "Max concurrency on {} × {} (vLLM: pool / per-request KV)",
-                    sweep.gpus, sweep.hardware
-                ),
-                x: "context (tokens)",
-                y: "max concurrent requests",
-                log_x: true,
-                log_y: true,
-            },
-            &conc_series,
-        )?);
+        charts.push(Chart::line(
+            "budget_concurrency_vs_context",
+            &format!(
+                "Max concurrency on {} × {} (vLLM: pool / per-request KV)",
+                sweep.gpus, sweep.hardware
+            ),
+            "context (tokens)",
+            "max concurrent requests",
+            (true, true),
+            conc_series,
+        ));
     }
-    Ok(charts)
+    charts
+}
+
+/// The context sweep the HTML report shows: `budget --sweep context=1k..128k` on one H100
+/// SXM with the default settings and models.
+pub fn tour_sweep_charts() -> anyhow::Result<Vec<crate::plot::Chart>> {
+    let hw = hardware::resolve("h100-sxm", &crate::records::records_dir())?;
+    let SweepSpec::Context(contexts) = parse_sweep("context=1k..128k")? else {
+        unreachable!("a context sweep parses as one");
+    };
+    let ids: Vec<String> = SWEEP_MODELS.iter().map(|s| s.to_string()).collect();
+    let settings = Settings::default();
+    let block = settings.block_tokens;
+    let sweep = sweep(&ids, &hw, contexts, |_| Ok(settings.clone()))?;
+    Ok(sweep_chart_list(&sweep, block))
 }
 
 impl fmt::Display for SweepReport {

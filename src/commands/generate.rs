@@ -609,6 +609,11 @@ pub fn tour_section() -> anyhow::Result<KvCacheTour> {
                 .collect(),
         })
         .collect();
+    let running_title = format!(
+        "Sequences decoding at each step: {} requests, {}-token KV pool",
+        serving.requests,
+        crate::table::thousands(serving.pool_tokens as f64, 0)
+    );
     let axes = |title| Axes {
         title,
         x: "decode step",
@@ -618,7 +623,7 @@ pub fn tour_section() -> anyhow::Result<KvCacheTour> {
     };
     for path in line_chart(
         &dir.join("kv_cache_serving_running"),
-        axes("Sequences decoding at once in a 16k-token KV pool"),
+        axes(running_title.as_str()),
         &series,
     )? {
         charts.push(path.display().to_string());
@@ -632,7 +637,7 @@ pub fn tour_section() -> anyhow::Result<KvCacheTour> {
         Axes {
             x: "KV pool policy",
             y: "mean sequences running",
-            ..axes("Paged vs pre-allocated KV: mean concurrency")
+            ..axes("Mean sequences decoding at once: paged vs pre-allocated KV")
         },
         &bars,
     )? {

@@ -4,7 +4,7 @@
 
 use crate::error::bad_input;
 use crate::output::{JsonFlag, emit};
-use crate::plot::{Axes, bar_chart, report_dir};
+use crate::plot::{Axes, Unit, bar_chart_with_lines, format_value, report_dir};
 use crate::table::{Table, thousands};
 use burn::tensor::Device;
 use ch06_moe::MoeConfig;
@@ -12,6 +12,7 @@ use ch06_moe::demo::{LoadDemo, SpeedDemo, load_demo, speed_demo};
 use clap::Args;
 use serde::Serialize;
 use std::fmt;
+use std::path::PathBuf;
 
 /// Sizes that keep the demonstration within about a GiB: the speed run's dense baseline is
 /// `experts × 512` wide (at 256 experts, three 256 × 131,072 f32 matrices, 384 MiB), and its
@@ -121,21 +122,7 @@ pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
         ("moe-tour-load-skewed", args.skew),
     ] {
         let demo = load_demo(&config, tokens, skew, &device).map_err(input)?;
-        let bars: Vec<(String, f64)> = (demo.load.tokens_per_expert.iter().enumerate())
-            .map(|(e, &n)| (format!("expert {e}"), n as f64))
-            .collect();
-        let title = format!(
-            "{} router, {tokens} tokens, top-{} of {}: tokens per expert",
-            demo.router, args.top_k, args.experts
-        );
-        let axes = Axes {
-            title: &title,
-            x: "expert",
-            y: "token assignments",
-            log_x: false,
-            log_y: false,
-        };
-        for p in bar_chart(&report_dir().join(stem), axes, &bars)? {
+        for p in load_chart(&report_dir().join(stem), &demo)? {
             charts.push(p.display().to_string());
         }
         loads.push(demo);
@@ -146,6 +133,49 @@ pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
         speed,
         charts,
     })
+}
+
+/// The tokens routed to each expert as bars, with the capacity (when there is one) and the fair
+/// share of a perfectly balanced router (`tokens × top_k / experts`) as lines across them.
+pub fn load_chart(stem: &std::path::Path, demo: &LoadDemo) -> anyhow::Result<Vec<PathBuf>> {
+    let bars: Vec<(String, f64)> = (demo.load.tokens_per_expert.iter().enumerate())
+        .map(|(e, &n)| (e.to_string(), n as f64))
+        .collect();
+    let fair = (demo.tokens * demo.top_k) as f64 / demo.experts as f64;
+    let mut lines = Vec::new();
+    if let Some(cap) = demo.load.capacity {
+        let factor = demo
+            .capacity_factor
+            .map_or(String::new(), |f| format!(" (factor {f})"));
+        lines.push((
+            format!("capacity: {} per expert{factor}", thousands(cap as f64, 0)),
+            cap as f64,
+        ));
+    }
+    lines.push((
+        format!(
+            "fair share: {} ({} tokens × top-{} / {} experts)",
+            format_value(Unit::Plain, fair),
+            thousands(demo.tokens as f64, 0),
+            demo.top_k,
+            demo.experts
+        ),
+        fair,
+    ));
+    let title = format!(
+        "Tokens per expert, {} router: CV {:.2}, {:.1}% dropped",
+        demo.router,
+        demo.load.coefficient_of_variation,
+        demo.load.drop_rate * 100.0
+    );
+    let axes = Axes {
+        title: &title,
+        x: "expert",
+        y: "token assignments routed (before the capacity cut)",
+        log_x: false,
+        log_y: false,
+    };
+    bar_chart_with_lines(stem, axes, &bars, &lines)
 }
 
 pub fn run(args: &MoeArgs) -> anyhow::Result<()> {

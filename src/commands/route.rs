@@ -153,20 +153,18 @@ pub struct RouteReport {
     pub chart: Vec<String>,
 }
 
-/// Draws the monthly cost per tier on a log scale (tiers span two orders of magnitude).
+/// Draws [`cost_chart_spec`] into the report folder.
 pub fn cost_chart(tiers: &[TierRow], workload: &Workload) -> anyhow::Result<Vec<PathBuf>> {
+    cost_chart_spec(tiers, workload).write(&crate::plot::report_dir())
+}
+
+/// The monthly cost per tier on a log scale (tiers span two orders of magnitude).
+pub fn cost_chart_spec(tiers: &[TierRow], workload: &Workload) -> crate::plot::Chart {
     let bars: Vec<(String, f64)> = tiers
         .iter()
         .filter_map(|t| t.usd_total.map(|v| (t.tier.clone(), v)))
         .collect();
     let title = format!("Cost by tier, {} ({} days)", workload.name, workload.days);
-    let axes = crate::plot::Axes {
-        title: &title,
-        x: "tier",
-        y: "USD (log scale)",
-        log_x: false,
-        log_y: true,
-    };
     // The workload's name is user text: keep it to characters that are safe in a file name.
     let stem: String = workload
         .name
@@ -179,10 +177,13 @@ pub fn cost_chart(tiers: &[TierRow], workload: &Workload) -> anyhow::Result<Vec<
             }
         })
         .collect();
-    crate::plot::bar_chart(
-        &crate::plot::report_dir().join(format!("route-cost-by-tier-{stem}")),
-        axes,
-        &bars,
+    crate::plot::Chart::bar(
+        &format!("route-cost-by-tier-{stem}"),
+        &title,
+        "tier",
+        "USD (log scale)",
+        true,
+        bars,
     )
 }
 
@@ -504,6 +505,14 @@ pub struct TourRoute {
 
 /// Runs the router on the embedded reference workload and catalog and draws the chart.
 pub fn tour_section() -> anyhow::Result<TourRoute> {
+    let mut section = reference_route()?;
+    let chart = cost_chart(&section.tiers, &section.workload)?;
+    section.chart = chart.iter().map(|p| name(p)).collect();
+    Ok(section)
+}
+
+/// The router on the embedded reference workload and catalog (no chart drawn).
+pub fn reference_route() -> anyhow::Result<TourRoute> {
     let catalog = catalog::parse_with(MODELS_YAML, "data/models.yaml", &budget_quote)?;
     let workload = workload::parse(
         REFERENCE_YAML,
@@ -511,12 +520,11 @@ pub fn tour_section() -> anyhow::Result<TourRoute> {
         &Ch01Tokenizers,
     )?;
     let (tiers, plan, _) = route(&catalog, &policy::default_policy(), None, &workload)?;
-    let chart = cost_chart(&tiers, &workload)?;
     Ok(TourRoute {
         workload,
         tiers,
         plan,
-        chart: chart.iter().map(|p| name(p)).collect(),
+        chart: Vec::new(),
     })
 }
 

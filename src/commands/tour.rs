@@ -119,6 +119,8 @@ pub struct TourOutput {
     pub records_dir: String,
     pub records_written: usize,
     pub report: crate::report::Report,
+    /// The HTML page of everything measured so far (`report --html`).
+    pub page: crate::report::html::Page,
 }
 
 /// Chapter 02's demonstration: why √d_k, and every variant on one input.
@@ -222,6 +224,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         records_dir: dir.display().to_string(),
         records_written: records.len(),
         report: crate::report::build(&dir, Some(&crate::plot::charts_dir_for(&dir)))?,
+        page: super::report::html_page(&dir, false, &crate::report::html::default_out(&dir), None)?,
     };
     emit(
         &out,
@@ -232,6 +235,10 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
     if !args.out.json {
         println!("\n== Chapter 07: a real model ==");
         print!("{}", super::generate::real_model_tour(true)?);
+        println!(
+            "\n== The report as one page ==\n{} (open it in a browser; `llm-workbench report --html` rewrites it)",
+            out.page.path
+        );
     }
     Ok(())
 }

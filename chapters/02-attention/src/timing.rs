@@ -5,13 +5,12 @@
 use std::time::{Duration, Instant};
 
 /// Runs `run` once to warm up, then at least `min_runs` times and for at least `min_time`;
-/// returns the median run's wall time and its output (keep the output small: every run's is
-/// held until the median is known).
-pub fn median_run<K>(
+/// returns every run's wall time and output, fastest first.
+fn sorted_runs<K>(
     mut run: impl FnMut() -> K,
     min_runs: usize,
     min_time: Duration,
-) -> (Duration, K) {
+) -> Vec<(Duration, K)> {
     std::hint::black_box(run());
     let start = Instant::now();
     let mut runs = Vec::new();
@@ -21,18 +20,49 @@ pub fn median_run<K>(
         runs.push((t.elapsed(), out));
     }
     runs.sort_by_key(|(time, _)| *time);
+    runs
+}
+
+/// [`sorted_runs`]' median run: its wall time and its output (keep the output small: every
+/// run's is held until the median is known).
+pub fn median_run<K>(run: impl FnMut() -> K, min_runs: usize, min_time: Duration) -> (Duration, K) {
+    let mut runs = sorted_runs(run, min_runs, min_time);
     let middle = runs.len() / 2;
     runs.swap_remove(middle)
 }
 
-/// Median wall time of `f` ([`median_run`]); each run's output is dropped as soon as it ends.
-pub fn median_time<R>(mut f: impl FnMut() -> R, min_runs: usize, min_time: Duration) -> Duration {
-    median_run(
+/// The median of repeated runs and the spread around it: the first and third quartile of the
+/// run times (a slower run than usual moves `p75`, not the median).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    pub median: Duration,
+    pub p25: Duration,
+    pub p75: Duration,
+    pub runs: usize,
+}
+
+/// Times `f` as [`median_time`] does, keeping the quartiles.
+pub fn timing<R>(mut f: impl FnMut() -> R, min_runs: usize, min_time: Duration) -> Timing {
+    let times: Vec<Duration> = sorted_runs(
         || {
             std::hint::black_box(f());
         },
         min_runs,
         min_time,
     )
-    .0
+    .into_iter()
+    .map(|(t, ())| t)
+    .collect();
+    let n = times.len();
+    Timing {
+        median: times[n / 2],
+        p25: times[n / 4],
+        p75: times[(3 * n / 4).min(n - 1)],
+        runs: n,
+    }
+}
+
+/// Median wall time of `f` ([`median_run`]); each run's output is dropped as soon as it ends.
+pub fn median_time<R>(f: impl FnMut() -> R, min_runs: usize, min_time: Duration) -> Duration {
+    timing(f, min_runs, min_time).median
 }

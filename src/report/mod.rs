@@ -1,7 +1,12 @@
 //! `llm-workbench report`: every record as a table, each throughput also as a percentage of
-//! this machine's measured limit (GFLOP/s against matmul, GB/s against read bandwidth).
+//! this machine's measured limit (GFLOP/s against matmul, GB/s against read bandwidth); the
+//! runs the records came from ([`runs`]); what changed between two runs ([`compare`]); and all
+//! of it as one self-contained HTML page ([`html`]).
 
-use crate::plot::{Axes, Series, line_chart};
+pub mod compare;
+pub mod html;
+
+use crate::plot::{Chart, Series};
 use crate::records::Record;
 use crate::table::{Table, bytes};
 use serde::Serialize;
@@ -64,43 +69,53 @@ pub fn build(records_dir: &Path, charts_dir: Option<&Path>) -> anyhow::Result<Re
     })
 }
 
-/// Parameters that can serve as a chart's x axis, in order of preference.
-const X_PARAMS: [&str; 4] = ["seq", "context_tokens", "new_tokens", "tokens"];
+/// Parameters that can serve as a chart's x axis, in order of preference, and whether a
+/// record's time covers all `x` tokens (so time per token is time ÷ x) or is already one step.
+const X_PARAMS: [(&str, &str, bool); 4] = [
+    ("seq", "sequence length (tokens)", true),
+    ("context_tokens", "context (tokens)", false),
+    ("new_tokens", "new tokens decoded", true),
+    ("tokens", "tokens", true),
+];
 
-/// Time and peak-bytes points of one variant's curve.
+/// Time-per-token and peak-bytes points of one variant's curve.
 #[derive(Default)]
 struct Curve {
-    time_s: Vec<(f64, f64)>,
+    time_per_token_s: Vec<(f64, f64)>,
     peak_bytes: Vec<(f64, f64)>,
 }
 
 /// Curves per chapter: every record with a string `variant` parameter and a numeric x
 /// parameter (`seq`, `context_tokens`, …) becomes a point of its variant's curve — time per
-/// run, and peak bytes where measured — drawn on log–log axes as `<chapter>-time` and
-/// `<chapter>-peak-bytes`.
-pub fn write_charts(records: &[Record], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// token, and peak bytes where measured — on log–log axes (`<chapter>-time`,
+/// `<chapter>-peak-bytes`).
+pub fn chart_specs(records: &[Record]) -> Vec<(String, Chart)> {
     let mut chapters: BTreeMap<&str, (&str, BTreeMap<&str, Curve>)> = BTreeMap::new();
     for r in records {
         let Some(variant) = r.params.get("variant").and_then(|v| v.as_str()) else {
             continue;
         };
-        let Some((x_name, x)) = X_PARAMS
-            .iter()
-            .find_map(|k| r.params.get(*k).and_then(|v| v.as_f64()).map(|x| (*k, x)))
-        else {
+        let Some((x_label, per_x, x)) = X_PARAMS.iter().find_map(|(k, label, per_x)| {
+            r.params
+                .get(*k)
+                .and_then(|v| v.as_f64())
+                .filter(|x| *x > 0.0)
+                .map(|x| (*label, *per_x, x))
+        }) else {
             continue;
         };
         let (_, curves) = chapters
             .entry(&r.chapter)
-            .or_insert((x_name, BTreeMap::new()));
+            .or_insert((x_label, BTreeMap::new()));
         let curve = curves.entry(variant).or_default();
-        curve.time_s.push((x, r.time_s));
+        let per_token = if per_x { r.time_s / x } else { r.time_s };
+        curve.time_per_token_s.push((x, per_token));
         if let Some(b) = r.bytes {
             curve.peak_bytes.push((x, b.peak_bytes.max(1) as f64));
         }
     }
-    let mut files = Vec::new();
-    for (chapter, (x_name, curves)) in chapters {
+    let mut specs = Vec::new();
+    for (chapter, (x_label, curves)) in chapters {
         let series = |pick: fn(&Curve) -> &Vec<(f64, f64)>| -> Vec<Series> {
             curves
                 .iter()
@@ -115,40 +130,128 @@ pub fn write_charts(records: &[Record], dir: &Path) -> anyhow::Result<Vec<PathBu
                 })
                 .collect()
         };
+        let name = chapter_title(chapter);
         for (suffix, what, unit, pick) in [
             (
                 "time",
-                "time per run",
-                "seconds",
-                (|c: &Curve| &c.time_s) as fn(&Curve) -> &Vec<(f64, f64)>,
+                "time per token",
+                "seconds per token",
+                (|c: &Curve| &c.time_per_token_s) as fn(&Curve) -> &Vec<(f64, f64)>,
             ),
             (
                 "peak-bytes",
-                "peak bytes allocated",
-                "bytes",
+                "peak memory allocated",
+                "peak bytes",
                 |c: &Curve| &c.peak_bytes,
             ),
         ] {
             let series = series(pick);
-            if series.is_empty() {
-                continue;
+            if !series.is_empty() {
+                let chart = Chart::line(
+                    &format!("{chapter}-{suffix}"),
+                    &format!("{name}: {what}"),
+                    x_label,
+                    unit,
+                    (true, true),
+                    series,
+                );
+                specs.push((chapter.to_string(), chart));
             }
-            let title = format!("{chapter}: {what}");
-            let axes = Axes {
-                title: &title,
-                x: x_name,
-                y: unit,
-                log_x: true,
-                log_y: true,
-            };
-            files.extend(line_chart(
-                &dir.join(format!("{chapter}-{suffix}")),
-                axes,
-                &series,
-            )?);
         }
     }
+    specs
+}
+
+/// Draws [`chart_specs`] as PNG and SVG files in `dir`.
+pub fn write_charts(records: &[Record], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for (_, chart) in chart_specs(records) {
+        files.extend(chart.write(dir)?);
+    }
     Ok(files)
+}
+
+/// A chapter folder's title (`02-attention` → `02 Scaled dot-product attention`), or the
+/// folder name for anything else (`machine`).
+pub fn chapter_title(folder: &str) -> String {
+    crate::commands::tour::CHAPTERS
+        .iter()
+        .find(|(f, _, _)| *f == folder)
+        .map_or_else(
+            || folder.to_string(),
+            |(f, title, _)| format!("{} {title}", &f[..2]),
+        )
+}
+
+/// The runs in a records folder, one line each (`report --runs`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunLine {
+    pub id: String,
+    pub time: String,
+    pub unix_time_s: u64,
+    pub records: usize,
+    pub chapters: Vec<String>,
+    pub git_revs: Vec<String>,
+    pub machines: Vec<String>,
+}
+
+/// `report --runs`: every run, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Runs {
+    pub records_dir: String,
+    pub runs: Vec<RunLine>,
+    pub skipped: Vec<String>,
+}
+
+pub fn runs(records_dir: &Path) -> anyhow::Result<Runs> {
+    let history = crate::records::read_history(records_dir)?;
+    Ok(Runs {
+        records_dir: records_dir.display().to_string(),
+        runs: history.runs.iter().map(run_line).collect(),
+        skipped: history.skipped,
+    })
+}
+
+fn run_line(run: &crate::records::Run) -> RunLine {
+    let mut chapters: Vec<String> = run.records.iter().map(|r| r.chapter.clone()).collect();
+    chapters.dedup();
+    RunLine {
+        id: run.id.clone(),
+        time: crate::records::utc_text(run.unix_time_s),
+        unix_time_s: run.unix_time_s,
+        records: run.records.len(),
+        chapters,
+        git_revs: run.git_revs.clone(),
+        machines: run.machines.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+impl std::fmt::Display for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in &self.skipped {
+            writeln!(f, "skipped {s}")?;
+        }
+        if self.runs.is_empty() {
+            return writeln!(
+                f,
+                "no runs in {} (run `llm-workbench machine` or `cargo bench`)",
+                self.records_dir
+            );
+        }
+        let mut t = Table::new(["run", "started", "records", "chapters", "rev", "machine"]);
+        for r in &self.runs {
+            t.row([
+                r.id.clone(),
+                r.time.clone(),
+                r.records.to_string(),
+                r.chapters.join(" "),
+                r.git_revs.join(" "),
+                r.machines.join("; "),
+            ]);
+        }
+        writeln!(f, "records: {}\n", self.records_dir)?;
+        write!(f, "{t}")
+    }
 }
 
 impl std::fmt::Display for Report {
