@@ -111,7 +111,7 @@ fn tour_runs_on_the_defaults() {
     let tour: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let chapters = tour["chapters"].as_array().unwrap();
     assert_eq!(chapters[0]["folder"], "01-bpe");
-    assert_eq!(chapters.len(), 7);
+    assert_eq!(chapters.len(), 8);
     // Chapter 07: the real model answers (the test binaries fetch it), or says how to get it.
     let real = &tour["real_model"];
     assert!(

@@ -53,11 +53,16 @@ pub const CHAPTERS: &[(&str, &str, &str)] = &[
         "A real model",
         "SmolLM2-135M from GGUF on the chapters' own code, token for token with llama.cpp",
     ),
+    (
+        "08-quantization",
+        "Quantization and decode speed",
+        "block quantization (Q8_0, Q4_0, Q4_1, K-quants), matmul on quantized weights, decode vs llama.cpp",
+    ),
 ];
 
 /// Each chapter crate's first doc lines, embedded at build time: the binary must not need the
 /// source tree at run time.
-const CHAPTER_DOCS: [(&str, &str); 7] = [
+const CHAPTER_DOCS: [(&str, &str); 8] = [
     ("01-bpe", include_str!("../../chapters/01-bpe/src/lib.rs")),
     (
         "02-attention",
@@ -76,6 +81,10 @@ const CHAPTER_DOCS: [(&str, &str); 7] = [
     (
         "07-real-model",
         include_str!("../../chapters/07-real-model/src/lib.rs"),
+    ),
+    (
+        "08-quantization",
+        include_str!("../../chapters/08-quantization/src/lib.rs"),
     ),
 ];
 
