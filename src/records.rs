@@ -24,8 +24,10 @@
 //! (so several invocations can share one), else derived from the start time and process id of
 //! the `cargo` process that started this one (every bench binary of one `cargo bench` is a
 //! child of the same cargo), or of this process when cargo did not start it — see [`run_id`].
-//! Records written before history existed (schema 1, flat in the folder) still read, as one
-//! run named [`LEGACY_RUN`]. Readers that want "the current figure" ([`read_dir`]) take the
+//! Within one run a bench id has one record: measuring it again under the same run id
+//! replaces it (give each invocation its own `WORKBENCH_RUN` to keep both). Records written
+//! before history existed (schema 1, flat in the folder) still read, as one run named
+//! [`LEGACY_RUN`] (a name `WORKBENCH_RUN` may not take). Readers that want "the current figure" ([`read_dir`]) take the
 //! latest record of each bench id; [`read_history`] gives every run.
 
 use crate::alloc::AllocStats;
@@ -58,11 +60,11 @@ impl Spread {
             return None;
         }
         t.sort_by(f64::total_cmp);
-        let n = t.len();
+        let (p25, _, p75) = ch02_attention::timing::quartile_indices(t.len());
         Some(Spread {
-            p25_s: t[n / 4],
-            p75_s: t[(3 * n / 4).min(n - 1)],
-            runs: n,
+            p25_s: t[p25],
+            p75_s: t[p75],
+            runs: t.len(),
         })
     }
 }
@@ -330,18 +332,28 @@ pub fn read_history(dir: &Path) -> anyhow::Result<History> {
     let mut groups: Vec<(String, RecordSet)> = Vec::new();
     let mut legacy = RecordSet::default();
     read_flat(dir, &mut legacy)?;
-    groups.push((LEGACY_RUN.to_string(), legacy));
     let runs_dir = dir.join(RUNS);
     if runs_dir.is_dir() {
         for entry in std::fs::read_dir(&runs_dir)? {
             let path = entry?.path();
-            if path.is_dir() {
-                let mut set = RecordSet::default();
-                read_flat(&path, &mut set)?;
-                groups.push((path.file_name().unwrap().to_string_lossy().into(), set));
+            if !path.is_dir() {
+                continue; // not a run: runs are folders
             }
+            let id: String = path.file_name().unwrap().to_string_lossy().into();
+            let mut set = RecordSet::default();
+            if let Err(e) = read_flat(&path, &mut set) {
+                legacy.skipped.push(e.to_string());
+                continue;
+            }
+            // The folder names the run, whatever the files say (a folder may have been renamed
+            // or copied in from another machine).
+            for r in &mut set.records {
+                r.run_id = Some(id.clone());
+            }
+            groups.push((id, set));
         }
     }
+    groups.insert(0, (LEGACY_RUN.to_string(), legacy));
     let mut history = History::default();
     for (id, set) in groups {
         history.skipped.extend(set.skipped);
@@ -406,24 +418,40 @@ pub fn read_file(path: &Path) -> anyhow::Result<Record> {
 
 /// Limits from the latest machine record in `dir` (any run), if `llm-workbench machine` (or
 /// the machine bench) has been run: the limits stamped on its all-threads matmul record. No
-/// record is `None`; a corrupt one is an error naming it.
+/// record is `None`; corrupt ones are named on stderr and passed over, and are an error naming
+/// them only when no readable one is left.
 pub fn latest_limits(dir: &Path) -> anyhow::Result<Option<MachineLimits>> {
     let file = format!("{}.json", crate::machine::MATMUL_ID.replace('/', "__"));
     let mut candidates = vec![dir.join(&file)];
     if let Ok(runs) = std::fs::read_dir(dir.join(RUNS)) {
         candidates.extend(runs.flatten().map(|run| run.path().join(&file)));
     }
-    let mut latest: Option<Record> = None;
+    candidates.sort();
+    let (mut latest, mut corrupt): (Option<Record>, Vec<anyhow::Error>) = (None, Vec::new());
     for path in candidates.iter().filter(|p| p.exists()) {
-        let record = read_file(path)?;
-        if latest
-            .as_ref()
-            .is_none_or(|l| record.unix_time_s >= l.unix_time_s)
-        {
-            latest = Some(record);
+        match read_file(path) {
+            Ok(record)
+                if latest
+                    .as_ref()
+                    .is_none_or(|l| record.unix_time_s >= l.unix_time_s) =>
+            {
+                latest = Some(record)
+            }
+            Ok(_) => {}
+            Err(e) => corrupt.push(e),
         }
     }
-    Ok(latest.and_then(|r| r.limits))
+    // A corrupt machine record beside readable ones is named and passed over (an old run's
+    // file must not block every later one); with none readable, it is the error.
+    match (latest, corrupt.into_iter().next()) {
+        (None, Some(e)) => Err(e),
+        (latest, e) => {
+            if let Some(e) = e {
+                eprintln!("warning: skipped {e}");
+            }
+            Ok(latest.and_then(|r| r.limits))
+        }
+    }
 }
 
 /// The run records of this process belong to: `$WORKBENCH_RUN` when set and not empty, else
@@ -443,6 +471,7 @@ pub fn run_id() -> String {
 fn check_run_id(id: &str) -> anyhow::Result<()> {
     let ok = (1..=64).contains(&id.len())
         && !id.starts_with('.')
+        && id != LEGACY_RUN
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -451,7 +480,10 @@ fn check_run_id(id: &str) -> anyhow::Result<()> {
     } else {
         Err(bad_input(
             format!("run id {id:?} (WORKBENCH_RUN)"),
-            "a run id is 1-64 of A-Z a-z 0-9 . _ - and does not start with a dot",
+            format!(
+                "a run id is 1-64 of A-Z a-z 0-9 . _ - , does not start with a dot and is not \
+                 {LEGACY_RUN:?} (the name of the records from before runs)"
+            ),
         ))
     }
 }
@@ -473,16 +505,24 @@ fn derived_run_id() -> String {
 /// Linux) and `/proc/stat` the boot time.
 fn proc_stat(pid: u32) -> Option<(Option<u32>, Option<u64>)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ppid = rest.get(1).and_then(|v| v.parse().ok());
     let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
         s.lines()
             .find_map(|l| l.strip_prefix("btime "))
             .and_then(|v| v.trim().parse::<u64>().ok())
     });
-    let ticks = rest.get(19).and_then(|v| v.parse::<u64>().ok());
+    let (ppid, ticks) = parse_stat(&stat)?;
     Some((ppid, boot.zip(ticks).map(|(b, t)| b + t / 100)))
+}
+
+/// The parent pid (field 4) and start time in clock ticks since boot (field 22) of a
+/// `/proc/PID/stat` line. The command name (field 2) is in parentheses and may itself hold
+/// spaces and parentheses, so fields are counted from the last `)`.
+fn parse_stat(stat: &str) -> Option<(Option<u32>, Option<u64>)> {
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((
+        rest.get(1).and_then(|v| v.parse().ok()),
+        rest.get(19).and_then(|v| v.parse().ok()),
+    ))
 }
 
 fn proc_comm(pid: u32) -> Option<String> {
@@ -569,11 +609,20 @@ mod tests {
     }
 
     #[test]
+    fn stat_lines_give_the_parent_and_the_start() {
+        // A real line's shape (`cat /proc/self/stat`), with a command name holding `) (`.
+        let line = "4242 (a) (b c) S 4100 4242 4100 0 -1 4194304 120 0 0 0 1 0 0 0 20 0 1 0 \
+                    987654 9000000 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
+        assert_eq!(parse_stat(line), Some((Some(4100), Some(987_654))));
+        assert_eq!(parse_stat("no parenthesis"), None);
+    }
+
+    #[test]
     fn run_ids_are_folder_names() {
         for ok in ["20261203T092000Z-4242", "nightly.1", "a"] {
             assert!(check_run_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "..", ".hidden", "a/b", "a b", &"x".repeat(65)] {
+        for bad in ["", "..", ".hidden", "a/b", "a b", "legacy", &"x".repeat(65)] {
             assert!(check_run_id(bad).is_err(), "{bad:?}");
         }
     }

@@ -29,12 +29,14 @@ fn a_corrupt_record_is_skipped_and_named_and_the_others_are_reported() {
     let (code, stdout, stderr) = run(bin().args(["report", "--no-charts", "--records"]).arg(&dir));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("demo/good"), "{stdout}");
-    let skipped: Vec<&str> = stdout
+    // Named on stderr, one line, and nowhere in the report itself.
+    let skipped: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("skipped"))
         .collect();
-    assert_eq!(skipped.len(), 1, "{stdout}");
-    assert!(skipped[0].contains("broken.json"), "{stdout}");
+    assert_eq!(skipped.len(), 1, "{stderr}");
+    assert!(skipped[0].contains("broken.json"), "{stderr}");
+    assert!(!stdout.contains("broken.json"), "{stdout}");
 }
 
 #[test]

@@ -30,14 +30,15 @@ fn write(dir: &Path, run_id: &str, value: &serde_json::Value) {
 #[test]
 fn history_survives_two_runs() {
     let dir = temp_dir("history-two-runs");
-    for run_id in ["first", "second"] {
+    // Names that sort against time: runs are ordered by when they ran, not by name.
+    for run_id in ["zz-first", "aa-second"] {
         let (code, _, stderr) = run(bin()
             .args(["machine", "--quick"])
             .env("WORKBENCH_RECORDS", &dir)
             .env("WORKBENCH_RUN", run_id));
         assert_eq!(code, 0, "{stderr}");
     }
-    for run_id in ["first", "second"] {
+    for run_id in ["zz-first", "aa-second"] {
         let file = dir
             .join("runs")
             .join(run_id)
@@ -58,7 +59,7 @@ fn history_survives_two_runs() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["first", "second"], "{runs}");
+    assert_eq!(ids, ["zz-first", "aa-second"], "{runs}");
     assert_eq!(runs["runs"][1]["records"], 4);
     // The report's table holds each bench once: the latest.
     let report = json(
@@ -68,7 +69,7 @@ fn history_survives_two_runs() {
     );
     let rows = report["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{report}");
-    assert!(rows.iter().all(|r| r["run_id"] == "second"), "{report}");
+    assert!(rows.iter().all(|r| r["run_id"] == "aa-second"), "{report}");
 }
 
 /// Without WORKBENCH_RUN, one process's records share one derived run id, and two
@@ -265,4 +266,76 @@ fn the_html_page_has_its_sections_for_old_new_and_no_records() {
     let html = std::fs::read_to_string(empty.join("page/index.html")).unwrap();
     assert!(html.contains("No records yet"), "{html}");
     assert!(html.contains("id=\"router\""));
+}
+
+/// A corrupt file inside a run folder is named on stderr and the rest still read; a stray
+/// file under `runs/` is not a run; a record's run is its folder.
+#[test]
+fn corrupt_files_in_runs_are_named_and_the_rest_read() {
+    let dir = temp_dir("history-corrupt");
+    write(
+        &dir,
+        "good",
+        &record("elsewhere", "attention/tiled/128", 1.0, (1.0, 1.0), 1),
+    );
+    std::fs::write(dir.join("runs/good/broken.json"), "{\"schema\": 2, ").unwrap();
+    std::fs::write(dir.join("runs/notes.txt"), "not a run").unwrap();
+    let (code, stdout, stderr) = run(bin()
+        .args(["report", "--runs", "--json", "--records"])
+        .arg(&dir));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("skipped")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("broken.json"), "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    let report = json(
+        bin()
+            .args(["report", "--json", "--no-charts", "--records"])
+            .arg(&dir),
+    );
+    assert_eq!(report["rows"][0]["run_id"], "good", "{report}");
+}
+
+/// Records whose unit or parameters differ are not compared; two folders compare without any
+/// default records folder.
+#[test]
+fn different_cases_are_not_comparable_and_folders_need_no_records_folder() {
+    let dir = temp_dir("history-not-comparable");
+    let a = record("a", "attention/tiled/128", 1.0, (0.9, 1.1), 1);
+    let mut b = record("b", "attention/tiled/128", 5.0, (4.9, 5.1), 2);
+    b["params"]["seq"] = 4096.into();
+    write(&dir, "a", &a);
+    write(&dir, "b", &b);
+    let cwd = temp_dir("history-not-comparable-cwd");
+    let cmp = json(
+        bin()
+            .current_dir(&cwd)
+            .env_remove("WORKBENCH_RECORDS")
+            .args(["report", "--json", "--compare"])
+            .arg(dir.join("runs/a"))
+            .arg(dir.join("runs/b")),
+    );
+    let change = &cmp["changes"][0];
+    assert_eq!(change["verdict"], "not_comparable", "{cmp}");
+    assert!(change["time_ratio"].is_null(), "{cmp}");
+}
+
+#[test]
+fn a_page_folder_that_is_a_file_is_refused() {
+    let dir = temp_dir("history-out-file");
+    let file = dir.join("page.html");
+    std::fs::write(&file, "keep me").unwrap();
+    assert_bad_input(
+        bin()
+            .args(["report", "--html", "--no-charts", "--records"])
+            .arg(&dir)
+            .arg("--out")
+            .arg(&file),
+        &["--out", "page.html"],
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }

@@ -4,7 +4,7 @@
 
 use crate::output::{JsonFlag, emit};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -26,7 +26,8 @@ pub struct ReportArgs {
     /// a change flagged only beyond the runs' measured spread.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "html")]
     pub compare: Option<Vec<String>>,
-    /// Write the whole report as one self-contained page, `index.html` in --out.
+    /// Write the whole report as one self-contained page, `index.html` in --out (chart files
+    /// only with --charts).
     #[arg(long)]
     pub html: bool,
     /// The page's folder [default: target/workbench/report, beside the records]; only with --html.
@@ -35,50 +36,60 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
-    let explicit = args.records.is_some();
     let dir = args
         .records
         .clone()
         .unwrap_or_else(crate::records::records_dir);
+    let history = load_history(&dir, args.records.is_some())?;
+    crate::report::warn_skipped(&history.skipped);
     if args.runs {
-        return emit(&crate::report::runs(&dir)?, args.out);
+        return emit(&crate::report::runs(&dir, &history), args.out);
     }
     if let Some(sides) = &args.compare {
         return emit(
-            &crate::report::compare::compare(&dir, &sides[0], &sides[1])?,
+            &crate::report::compare::compare(&dir, &history, &sides[0], &sides[1])?,
             args.out,
         );
+    }
+    if args.html {
+        let out = args
+            .page_dir
+            .clone()
+            .unwrap_or_else(|| crate::report::html::default_out(&dir));
+        // With --html, the PNG/SVG files are drawn only when asked for: the page holds the charts.
+        let charts = args.charts.as_deref().filter(|_| !args.no_charts);
+        return emit(&html_page(&dir, &history, &out, charts)?, args.out);
     }
     let charts = args
         .charts
         .clone()
         .unwrap_or_else(|| crate::plot::charts_dir_for(&dir));
     let charts = (!args.no_charts).then_some(charts.as_path());
-    if args.html {
-        let out = args
-            .page_dir
-            .clone()
-            .unwrap_or_else(|| crate::report::html::default_out(&dir));
-        return emit(&html_page(&dir, explicit, &out, charts)?, args.out);
-    }
-    emit(&crate::report::build(&dir, charts)?, args.out)
+    emit(
+        &crate::report::from_history(&dir, &history, charts)?,
+        args.out,
+    )
 }
 
-/// Writes the page (and, unless `--no-charts`, the chart files). A records folder that does
-/// not exist yet is an empty report unless it was named with `--records`.
-pub fn html_page(
-    dir: &std::path::Path,
-    explicit: bool,
-    out: &std::path::Path,
-    charts: Option<&std::path::Path>,
-) -> anyhow::Result<crate::report::html::Page> {
-    let history = if explicit || dir.exists() {
-        crate::records::read_history(dir)?
+/// The records' history; a folder that does not exist yet holds none unless it was named with
+/// `--records` (then it is a mistake worth an error).
+pub fn load_history(dir: &Path, explicit: bool) -> anyhow::Result<crate::records::History> {
+    if explicit || dir.exists() {
+        crate::records::read_history(dir)
     } else {
-        crate::records::History::default()
-    };
+        Ok(crate::records::History::default())
+    }
+}
+
+/// Writes the page (and the chart files when `charts` is given).
+pub fn html_page(
+    dir: &Path,
+    history: &crate::records::History,
+    out: &Path,
+    charts: Option<&Path>,
+) -> anyhow::Result<crate::report::html::Page> {
     if let Some(charts) = charts {
         crate::report::write_charts(&history.latest(), charts)?;
     }
-    crate::report::html::write_page(dir, &history, out)
+    crate::report::html::write_page(dir, history, out)
 }

@@ -128,8 +128,9 @@ pub struct TourOutput {
     pub records_dir: String,
     pub records_written: usize,
     pub report: crate::report::Report,
-    /// The HTML page of everything measured so far (`report --html`).
-    pub page: crate::report::html::Page,
+    /// The HTML page of everything measured so far (`report --html`), or why it was not
+    /// written (the tour's measurements stand either way).
+    pub page: Result<crate::report::html::Page, String>,
 }
 
 /// Chapter 02's demonstration: why √d_k, and every variant on one input.
@@ -233,8 +234,13 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         records_dir: dir.display().to_string(),
         records_written: records.len(),
         report: crate::report::build(&dir, Some(&crate::plot::charts_dir_for(&dir)))?,
-        page: super::report::html_page(&dir, false, &crate::report::html::default_out(&dir), None)?,
+        page: super::report::load_history(&dir, false)
+            .and_then(|h| {
+                super::report::html_page(&dir, &h, &crate::report::html::default_out(&dir), None)
+            })
+            .map_err(|e| format!("the report page was not written: {e}")),
     };
+    crate::report::warn_skipped(&out.report.skipped);
     emit(
         &out,
         JsonFlag {
@@ -244,10 +250,13 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
     if !args.out.json {
         println!("\n== Chapter 07: a real model ==");
         print!("{}", super::generate::real_model_tour(true)?);
-        println!(
-            "\n== The report as one page ==\n{} (open it in a browser; `llm-workbench report --html` rewrites it)",
-            out.page.path
-        );
+        match &out.page {
+            Ok(page) => println!(
+                "\n== The report as one page ==\n{} (open it in a browser; `llm-workbench report --html` rewrites it)",
+                page.path
+            ),
+            Err(why) => println!("\n== The report as one page ==\n{why}"),
+        }
     }
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! A and B are run ids from `report --runs`, or record folders (the latest record of each
 //! bench in the folder: e.g. one copied from another machine). A change counts as faster or
 //! slower only when it is larger than the run-to-run spread both records measured: B's
-//! interquartile range of run times lies wholly below (faster) or above (slower) A's. Records
-//! without a spread (older ones, or benches that time a single run) show the ratio and
-//! "no spread", never a verdict they cannot back.
+//! interquartile range of run times lies wholly below (faster) or above (slower) A's, each over
+//! at least [`MIN_RUNS`] runs. Records without such a spread (older ones, or benches that time
+//! fewer runs) show the ratio and "no spread", never a verdict they cannot back; records of the
+//! same id whose unit or parameters differ (a `--quick` machine run against a full one) are
+//! "not comparable" and get no ratio.
 
 use crate::error::bad_input;
 use crate::records::{Record, Spread};
@@ -13,6 +15,10 @@ use crate::table::Table;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// Runs a spread needs before a verdict rests on it: with fewer, the quartiles are single
+/// runs and any difference would look real.
+pub const MIN_RUNS: usize = 3;
 
 /// Whether B's time moved beyond the measured spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,6 +28,7 @@ pub enum Verdict {
     Slower,
     WithinSpread,
     NoSpread,
+    NotComparable,
 }
 
 impl Verdict {
@@ -31,12 +38,14 @@ impl Verdict {
             Verdict::Slower => "slower",
             Verdict::WithinSpread => "within spread",
             Verdict::NoSpread => "no spread",
+            Verdict::NotComparable => "not comparable",
         }
     }
 
     /// B against A: their quartile ranges must not overlap for a verdict.
     pub fn of(a: Option<Spread>, b: Option<Spread>) -> Verdict {
-        match (a, b) {
+        let enough = |s: Option<Spread>| s.filter(|s| s.runs >= MIN_RUNS);
+        match (enough(a), enough(b)) {
             (Some(a), Some(b)) if b.p75_s < a.p25_s => Verdict::Faster,
             (Some(a), Some(b)) if b.p25_s > a.p75_s => Verdict::Slower,
             (Some(_), Some(_)) => Verdict::WithinSpread,
@@ -53,29 +62,34 @@ pub struct Change {
     pub unit: String,
     pub a_value: f64,
     pub b_value: f64,
-    /// B's throughput ÷ A's (above 1: B is faster).
-    pub throughput_ratio: f64,
+    /// B's throughput ÷ A's (above 1: B is faster); `None` when not comparable.
+    pub throughput_ratio: Option<f64>,
     pub a_time_s: f64,
     pub b_time_s: f64,
-    /// B's time ÷ A's (above 1: B is slower).
-    pub time_ratio: f64,
+    /// B's time ÷ A's (above 1: B is slower); `None` when not comparable.
+    pub time_ratio: Option<f64>,
     pub verdict: Verdict,
 }
 
 impl Change {
     /// Record `b` against record `a` of the same bench.
     pub fn between(a: &Record, b: &Record) -> Change {
+        let comparable = a.throughput.unit == b.throughput.unit && a.params == b.params;
         Change {
             bench_id: b.bench_id.clone(),
             chapter: b.chapter.clone(),
             unit: b.throughput.unit.clone(),
             a_value: a.throughput.value,
             b_value: b.throughput.value,
-            throughput_ratio: b.throughput.value / a.throughput.value,
+            throughput_ratio: comparable.then(|| b.throughput.value / a.throughput.value),
             a_time_s: a.time_s,
             b_time_s: b.time_s,
-            time_ratio: b.time_s / a.time_s,
-            verdict: Verdict::of(a.spread, b.spread),
+            time_ratio: comparable.then(|| b.time_s / a.time_s),
+            verdict: if comparable {
+                Verdict::of(a.spread, b.spread)
+            } else {
+                Verdict::NotComparable
+            },
         }
     }
 }
@@ -116,21 +130,19 @@ pub fn compare_records(a_label: &str, a: &[Record], b_label: &str, b: &[Record])
     }
 }
 
-/// One side of a comparison: a run in `records_dir`, or a folder of records.
-fn side(records_dir: &Path, which: &str) -> anyhow::Result<(String, Vec<Record>)> {
-    let history = crate::records::read_history(records_dir)?;
-    for s in &history.skipped {
-        eprintln!("skipped {s}");
-    }
+/// One side of a comparison: a run of `history` (read from `records_dir`), or a folder.
+fn side(
+    records_dir: &Path,
+    history: &crate::records::History,
+    which: &str,
+) -> anyhow::Result<(String, Vec<Record>)> {
     if let Some(run) = history.run(which) {
         return Ok((format!("run {which}"), run.records.clone()));
     }
     let path = Path::new(which);
     if path.is_dir() {
         let set = crate::records::read_dir(path)?;
-        for s in &set.skipped {
-            eprintln!("skipped {s}");
-        }
+        super::warn_skipped(&set.skipped);
         return Ok((format!("folder {which}"), set.records));
     }
     let ids: Vec<&str> = history.runs.iter().map(|r| r.id.as_str()).collect();
@@ -148,10 +160,15 @@ fn side(records_dir: &Path, which: &str) -> anyhow::Result<(String, Vec<Record>)
     ))
 }
 
-/// `report --compare A B` over the runs of `records_dir` (or two folders).
-pub fn compare(records_dir: &Path, a: &str, b: &str) -> anyhow::Result<Comparison> {
-    let (a_label, a_records) = side(records_dir, a)?;
-    let (b_label, b_records) = side(records_dir, b)?;
+/// `report --compare A B` over the runs in `history`, read from `records_dir` (or two folders).
+pub fn compare(
+    records_dir: &Path,
+    history: &crate::records::History,
+    a: &str,
+    b: &str,
+) -> anyhow::Result<Comparison> {
+    let (a_label, a_records) = side(records_dir, history, a)?;
+    let (b_label, b_records) = side(records_dir, history, b)?;
     Ok(compare_records(&a_label, &a_records, &b_label, &b_records))
 }
 
@@ -176,8 +193,8 @@ impl std::fmt::Display for Comparison {
                     format!("{:.4}", c.a_value),
                     format!("{:.4}", c.b_value),
                     c.unit.clone(),
-                    format!("{:.3}×", c.throughput_ratio),
-                    format!("{:.3}×", c.time_ratio),
+                    ratio_text(c.throughput_ratio),
+                    ratio_text(c.time_ratio),
                     c.verdict.text().to_string(),
                 ]);
             }
@@ -190,6 +207,11 @@ impl std::fmt::Display for Comparison {
         }
         Ok(())
     }
+}
+
+/// `1.234×`, or `-` for no ratio.
+pub fn ratio_text(ratio: Option<f64>) -> String {
+    ratio.map_or("-".into(), |r| format!("{r:.3}×"))
 }
 
 #[cfg(test)]
@@ -213,5 +235,12 @@ mod tests {
         assert_eq!(Verdict::of(a, spread(1.05, 1.3)), Verdict::WithinSpread);
         assert_eq!(Verdict::of(a, spread(0.5, 1.0)), Verdict::WithinSpread);
         assert_eq!(Verdict::of(None, spread(9.0, 9.0)), Verdict::NoSpread);
+        // Too few runs behind a spread: no verdict, however far apart.
+        let two_runs = Some(Spread {
+            p25_s: 5.0,
+            p75_s: 5.0,
+            runs: 2,
+        });
+        assert_eq!(Verdict::of(a, two_runs), Verdict::NoSpread);
     }
 }

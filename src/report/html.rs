@@ -25,9 +25,6 @@ pub struct Page {
 
 impl std::fmt::Display for Page {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for s in &self.skipped {
-            writeln!(f, "skipped {s}")?;
-        }
         writeln!(
             f,
             "report page: {} ({} records, {} charts)",
@@ -140,6 +137,16 @@ pub fn write_page(records_dir: &Path, history: &History, out_dir: &Path) -> anyh
         charts: 0,
     };
     let machines = machines_text(&latest);
+    if !history.skipped.is_empty() {
+        let items: Vec<String> = history.skipped.iter().map(|s| esc(s)).collect();
+        b.p(
+            "note",
+            &format!(
+                "Not read (each left out of everything below): {}",
+                items.join("; ")
+            ),
+        );
+    }
     if latest.is_empty() {
         b.p(
             "empty",
@@ -186,6 +193,12 @@ pub fn write_page(records_dir: &Path, history: &History, out_dir: &Path) -> anyh
     html.push_str(&b.body);
     html.push_str("</body></html>\n");
 
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(crate::error::bad_input(
+            format!("--out {}", out_dir.display()),
+            "is a file: the page's folder must be a folder",
+        ));
+    }
     std::fs::create_dir_all(out_dir)?;
     let path = out_dir.join("index.html");
     crate::output::write_atomic(&path, html.as_bytes())?;
@@ -288,7 +301,7 @@ fn changes_section(b: &mut Builder, history: &History) {
                     thousands(c.throughput.value, 3),
                     esc(&c.throughput.unit)
                 ),
-                format!("{:.3}×", change.throughput_ratio),
+                super::compare::ratio_text(change.throughput_ratio),
                 verdict_cell(change.verdict),
             ]
         })
@@ -310,17 +323,31 @@ fn changes_section(b: &mut Builder, history: &History) {
 
 /// Bench-id segments that name the reference a chapter is measured against: a record's
 /// "vs anchor" is its throughput over the record whose id has the anchor in that place.
-const ANCHORS: [&str; 4] = ["tiktoken-rs", "tokenizers", "burn_fused", "concat"];
+/// Every ratio is ours ÷ the anchor's throughput (above 1: faster than the anchor).
+const ANCHORS: [&str; 5] = [
+    "tiktoken-rs",
+    "tokenizers",
+    "burn_fused",
+    "concat",
+    "llguidance",
+];
 
-/// `1.31× burn_fused` for a record with an anchor (or a `ratio_to_*` parameter).
+/// A parameter that holds a throughput ratio to an engine measured beside the bench in the
+/// same run (llama.cpp is not a record of its own).
+const RATIO_PARAMS: [(&str, &str); 1] = [("ratio_to_llama_cpp", "llama.cpp")];
+
+/// `1.31× burn_fused` for a record with an anchor (none on the anchor's own row).
 fn anchor_ratio(r: &Record, all: &[Record]) -> Option<String> {
-    if let Some((key, v)) = r.params.as_object().and_then(|p| {
-        p.iter()
-            .find_map(|(k, v)| Some((k.strip_prefix("ratio_to_")?, v.as_f64()?)))
-    }) {
-        return Some(format!("{v:.2}× {key}"));
+    if let Some((name, v)) = RATIO_PARAMS
+        .iter()
+        .find_map(|(key, name)| Some((name, r.params.get(*key)?.as_f64()?)))
+    {
+        return Some(format!("{v:.2}× {name}"));
     }
     let parts: Vec<&str> = r.bench_id.split('/').collect();
+    if parts.iter().any(|p| ANCHORS.contains(p)) {
+        return None;
+    }
     for anchor in ANCHORS {
         for i in 0..parts.len() {
             if parts[i] == anchor {
@@ -391,8 +418,8 @@ fn chapter_sections(b: &mut Builder, latest: &[Record], machines: &str) -> anyho
             b.p(
                 "note",
                 "SmolLM2-135M-Instruct from its GGUF file, timed beside llama.cpp on the same \
-                 file, prompt, thread count and token count: \"vs anchor\" is ours ÷ theirs in \
-                 tokens/s (above 1 is faster). The parity records are teacher-forced agreement \
+                 file, prompt, thread count and token count: \"vs anchor\" is ours ÷ theirs \
+                 (above 1 is faster). The parity records (when the quantization bench has run) are teacher-forced agreement \
                  with llama.cpp's greedy tokens (13 prompts × 32 steps): how often our arg-max \
                  is its next token, over all steps and over the clear ones (top-2 gap ≥ 1 \
                  logit); the chapter tests hold the bars.",

@@ -46,7 +46,20 @@ pub fn percent_of_limit(r: &Record) -> Option<f64> {
 
 /// Reads the records in `records_dir` and, when `charts_dir` is given, draws their charts there.
 pub fn build(records_dir: &Path, charts_dir: Option<&Path>) -> anyhow::Result<Report> {
-    let crate::records::RecordSet { records, skipped } = crate::records::read_dir(records_dir)?;
+    from_history(
+        records_dir,
+        &crate::records::read_history(records_dir)?,
+        charts_dir,
+    )
+}
+
+/// [`build`] from a history already read from `records_dir`: its latest record of each bench.
+pub fn from_history(
+    records_dir: &Path,
+    history: &crate::records::History,
+    charts_dir: Option<&Path>,
+) -> anyhow::Result<Report> {
+    let (records, skipped) = (history.latest(), history.skipped.clone());
     let charts = match charts_dir {
         Some(dir) => write_charts(&records, dir)?
             .iter()
@@ -203,13 +216,20 @@ pub struct Runs {
     pub skipped: Vec<String>,
 }
 
-pub fn runs(records_dir: &Path) -> anyhow::Result<Runs> {
-    let history = crate::records::read_history(records_dir)?;
-    Ok(Runs {
+/// `report --runs` for a history read from `records_dir`.
+pub fn runs(records_dir: &Path, history: &crate::records::History) -> Runs {
+    Runs {
         records_dir: records_dir.display().to_string(),
         runs: history.runs.iter().map(run_line).collect(),
-        skipped: history.skipped,
-    })
+        skipped: history.skipped.clone(),
+    }
+}
+
+/// Names each unreadable record file on stderr, one line each (the reports go on without them).
+pub fn warn_skipped(skipped: &[String]) {
+    for s in skipped {
+        eprintln!("skipped {s}");
+    }
 }
 
 fn run_line(run: &crate::records::Run) -> RunLine {
@@ -228,9 +248,6 @@ fn run_line(run: &crate::records::Run) -> RunLine {
 
 impl std::fmt::Display for Runs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for s in &self.skipped {
-            writeln!(f, "skipped {s}")?;
-        }
         if self.runs.is_empty() {
             return writeln!(
                 f,
@@ -256,9 +273,6 @@ impl std::fmt::Display for Runs {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for s in &self.skipped {
-            writeln!(f, "skipped {s}")?;
-        }
         if self.rows.is_empty() {
             return writeln!(
                 f,

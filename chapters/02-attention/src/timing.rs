@@ -53,13 +53,18 @@ pub fn timing<R>(mut f: impl FnMut() -> R, min_runs: usize, min_time: Duration) 
     .into_iter()
     .map(|(t, ())| t)
     .collect();
-    let n = times.len();
+    let (p25, median, p75) = quartile_indices(times.len());
     Timing {
-        median: times[n / 2],
-        p25: times[n / 4],
-        p75: times[(3 * n / 4).min(n - 1)],
-        runs: n,
+        median: times[median],
+        p25: times[p25],
+        p75: times[p75],
+        runs: times.len(),
     }
+}
+
+/// Indices of the first quartile, the median and the third quartile in `n ≥ 1` sorted values.
+pub fn quartile_indices(n: usize) -> (usize, usize, usize) {
+    (n / 4, n / 2, (3 * n / 4).min(n.saturating_sub(1)))
 }
 
 /// Median wall time of `f` ([`median_run`]); each run's output is dropped as soon as it ends.
