@@ -37,6 +37,16 @@ fn history_survives_two_runs() {
             .env("WORKBENCH_RECORDS", &dir)
             .env("WORKBENCH_RUN", run_id));
         assert_eq!(code, 0, "{stderr}");
+        // Records carry whole seconds and both runs may fall in one: date this run a minute
+        // back, as if the next one came later (no sleeping in tests).
+        let entries = std::fs::read_dir(dir.join("runs").join(run_id)).unwrap();
+        for entry in entries.filter(|_| run_id == "zz-first") {
+            let path = entry.unwrap().path();
+            let mut r: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            r["unix_time_s"] = (r["unix_time_s"].as_u64().unwrap() - 60).into();
+            std::fs::write(&path, r.to_string()).unwrap();
+        }
     }
     for run_id in ["zz-first", "aa-second"] {
         let file = dir
