@@ -13,12 +13,12 @@
 
 use burn::tensor::Device;
 use ch03_transformer_block::CausalLm;
-use ch07_real_model::fetch::{SMOLLM2, ensure};
-use ch07_real_model::{Generated, Gguf, GgufTokenizer, Sampling, generate, load_model};
+use ch07_real_model::fetch::SMOLLM2;
+use ch07_real_model::{Generated, GgufTokenizer, Sampling, generate, load_model};
 use ch08_quantization::{Activations, Form, QMatrix, Weights, load_quantized};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::machine::{bandwidth_buffer, read_bandwidth_gb_s, thread_pool, with_threads};
-use llm_workbench::records::{Record, Spread, Throughput as Rate};
+use llm_workbench::records::{Record, Throughput as Rate};
 use smollm2::{NEW_TOKENS, PROMPT_TOKENS, llama_cpp};
 use std::time::Duration;
 
@@ -79,11 +79,7 @@ fn bench_decode(_: &mut Criterion) {
     if !selected("quantization/decode") {
         return;
     }
-    let path = ensure(&SMOLLM2)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .path()
-        .to_path_buf();
-    let gguf = Gguf::open(&path).unwrap();
+    let gguf = smollm2::open_gguf();
     let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
     let config = ch07_real_model::config_from_gguf(&gguf).unwrap();
     let prompt = smollm2::prompt(&tokenizer);
@@ -149,13 +145,6 @@ fn bench_decode(_: &mut Criterion) {
                 ("prefill", prefill, "prefill_tokens_per_s", PROMPT_TOKENS),
                 ("decode", decode, "decode_tokens_per_s", NEW_TOKENS),
             ] {
-                let rate_of = |g: &Generated| {
-                    if phase == "prefill" {
-                        g.prefill_tokens_per_s()
-                    } else {
-                        g.decode_tokens_per_s()
-                    }
-                };
                 let params = serde_json::json!({
                     "model": SMOLLM2.budget_id, "weights": name, "threads": threads, "tokens": tokens,
                     "weight_bytes_per_token": bytes,
@@ -176,15 +165,7 @@ fn bench_decode(_: &mut Criterion) {
                     },
                     tokens as f64 / ours,
                 )
-                .with_spread(
-                    Spread::of_times(
-                        &runs
-                            .iter()
-                            .map(|g| tokens as f64 / rate_of(g))
-                            .collect::<Vec<_>>(),
-                    )
-                    .expect("three runs"),
-                )
+                .with_spread(smollm2::phase_spread(&runs, phase, tokens))
                 .write()
                 .expect("records directory is writable");
             }
@@ -216,11 +197,7 @@ fn bench_parity(_: &mut Criterion) {
     if !selected("quantization/parity") {
         return;
     }
-    let path = ensure(&SMOLLM2)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .path()
-        .to_path_buf();
-    let gguf = Gguf::open(&path).unwrap();
+    let gguf = smollm2::open_gguf();
     let fixture = "data/reference/smollm2/greedy.json";
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();

@@ -7,12 +7,12 @@
 
 use burn::tensor::Device;
 use ch04_kv_cache::{ConcatCache, KvCache};
-use ch07_real_model::fetch::{SMOLLM2, ensure};
-use ch07_real_model::{Generated, Gguf, GgufTokenizer, Sampling, generate, load_model};
+use ch07_real_model::fetch::SMOLLM2;
+use ch07_real_model::{Generated, GgufTokenizer, Sampling, generate, load_model};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::budget::{arch, calc};
 use llm_workbench::machine::with_threads;
-use llm_workbench::records::{Record, Spread, Throughput as Rate};
+use llm_workbench::records::{Record, Throughput as Rate};
 use smollm2::{NEW_TOKENS, PROMPT_TOKENS, llama_cpp};
 use std::time::Duration;
 
@@ -20,11 +20,7 @@ use std::time::Duration;
 mod smollm2;
 
 fn bench_real_model(c: &mut Criterion) {
-    let path = ensure(&SMOLLM2)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .path()
-        .to_path_buf();
-    let gguf = Gguf::open(&path).unwrap();
+    let gguf = smollm2::open_gguf();
     let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
     let model = load_model(&gguf, &Device::flex()).unwrap();
     let config = ch07_real_model::config_from_gguf(&gguf).unwrap();
@@ -76,13 +72,6 @@ fn bench_real_model(c: &mut Criterion) {
             ("prefill", prefill, "prefill_tokens_per_s", PROMPT_TOKENS),
             ("decode", decode, "decode_tokens_per_s", NEW_TOKENS),
         ] {
-            let rate_of = |g: &Generated| {
-                if phase == "prefill" {
-                    g.prefill_tokens_per_s()
-                } else {
-                    g.decode_tokens_per_s()
-                }
-            };
             let params = serde_json::json!({
                 "model": SMOLLM2.budget_id, "file": SMOLLM2.file_name, "threads": threads,
                 "tokens": tokens, "activations": "f32",
@@ -100,15 +89,7 @@ fn bench_real_model(c: &mut Criterion) {
                 },
                 tokens as f64 / ours,
             )
-            .with_spread(
-                Spread::of_times(
-                    &runs
-                        .iter()
-                        .map(|g| tokens as f64 / rate_of(g))
-                        .collect::<Vec<_>>(),
-                )
-                .expect("three runs"),
-            )
+            .with_spread(smollm2::phase_spread(&runs, phase, tokens))
             .write()
             .expect("records directory is writable");
         }

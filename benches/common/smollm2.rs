@@ -4,9 +4,30 @@
 use burn::tensor::Device;
 use ch03_transformer_block::LlamaConfig;
 use ch04_kv_cache::{Overflow, PreallocCache};
-use ch07_real_model::GgufTokenizer;
+use ch07_real_model::fetch::{SMOLLM2, ensure};
+use ch07_real_model::{Generated, Gguf, GgufTokenizer};
+use llm_workbench::records::Spread;
 use std::path::Path;
 use std::process::Command;
+
+/// The model file, fetched first if needed (as `llm-workbench fetch smollm2` does).
+pub fn open_gguf() -> Gguf {
+    let fetched = ensure(&SMOLLM2).unwrap_or_else(|e| panic!("{e}"));
+    Gguf::open(fetched.path()).unwrap()
+}
+
+/// The spread of one phase (`prefill` or `decode`) over whole generations: the quartiles of
+/// its seconds for `tokens` tokens in each.
+pub fn phase_spread(runs: &[Generated], phase: &str, tokens: usize) -> Spread {
+    let seconds: Vec<f64> = runs
+        .iter()
+        .map(|g| match phase {
+            "prefill" => tokens as f64 / g.prefill_tokens_per_s(),
+            _ => tokens as f64 / g.decode_tokens_per_s(),
+        })
+        .collect();
+    Spread::of_times(&seconds).expect("at least one run")
+}
 
 pub const PROMPT_TOKENS: usize = 128;
 pub const NEW_TOKENS: usize = 64;

@@ -419,6 +419,21 @@ impl Corner {
     }
 }
 
+/// The legend box of a chart's labelled series, in `corner`.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    corner: Corner,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(corner.position())
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT_NAME, LEGEND_FONT))
+        .draw()
+        .map_err(err)
+}
+
 /// Of the `corners`, the first where a `w` × `h` box (fractions of the plot) covers the fewest
 /// `points` (fractions, y upwards); with how many it covers.
 fn legend_corner(
@@ -618,14 +633,7 @@ fn draw_line_chart<DB: DrawingBackend>(
         }
     }
     if !names.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(corner.position())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT_NAME, LEGEND_FONT))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, corner)?;
     }
     area.present().map_err(err)?;
     Ok(())
@@ -956,14 +964,7 @@ fn draw_bar_chart<DB: DrawingBackend>(
         }
     }
     if !lines.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(corner.position())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT_NAME, LEGEND_FONT))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, corner)?;
     }
     area.present().map_err(err)?;
     Ok(())
