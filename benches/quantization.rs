@@ -2,22 +2,29 @@
 //! form (chapter 07's f32 model on burn's matmul, and chapter 08's kernel on f32, f16, q8_0 and
 //! the file's native Q4_1), at 1 and all threads, beside llama.cpp on the same file, prompt and
 //! token counts (when its reference environment exists: `data/reference/smollm2/setup.sh`).
+//! The kernel's forms decode through chapter 08's one-region [`Decoder`] (what `generate`
+//! runs); `native-xq8-per-product` is the same weights and kernel through chapter 04's cache
+//! with burn tensors between the products — the step before the decoder, measured beside it.
 //!
 //! For each form: the weight bytes one decode step reads, and the read bandwidth that implies
 //! as a share of this machine's, measured in the same run with the same threads — the roofline
 //! a batch-1 decode cannot beat.
 //!
 //! Records (`target/workbench/records/`): `quantization/{prefill,decode}/{form}/t{threads}`,
-//! `quantization/matvec/{form}` (one 1536 × 576 matrix-vector product, SmolLM2's FFN shape) and
-//! `quantization/parity/{form}` (teacher-forced agreement with llama.cpp's tokens).
+//! `quantization/matvec/{form}` (one 1536 × 576 matrix-vector product, SmolLM2's FFN shape),
+//! `quantization/parity/{form}` (teacher-forced agreement with llama.cpp's tokens) and
+//! `quantization/perplexity/{form}` (on the English corpus).
 
 use burn::tensor::Device;
 use ch03_transformer_block::CausalLm;
 use ch07_real_model::fetch::SMOLLM2;
-use ch07_real_model::{Generated, GgufTokenizer, Sampling, generate, load_model};
-use ch08_quantization::{Activations, Form, QMatrix, Weights, load_quantized};
+use ch07_real_model::{Generated, GgufTokenizer, Sampling, generate, generate_with, load_model};
+use ch08_quantization::{
+    Activations, Decoder, Form, QMatrix, QuantizedLlama, Weights, load_quantized,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_workbench::machine::{bandwidth_buffer, read_bandwidth_gb_s, thread_pool, with_threads};
+use llm_workbench::plot::{Chart, Series, report_dir};
 use llm_workbench::records::{Record, Throughput as Rate};
 use smollm2::{NEW_TOKENS, PROMPT_TOKENS, llama_cpp};
 use std::time::Duration;
@@ -74,6 +81,13 @@ fn selected(group: &str) -> bool {
         .is_none_or(|filter| group.contains(&filter))
 }
 
+/// How a model decodes: a [`CausalLm`] with burn tensors between its products (through chapter
+/// 04's cache), or chapter 08's packed model through its one-region decoder.
+enum Path {
+    PerProduct(Box<dyn CausalLm + Sync>),
+    Decoder(Box<QuantizedLlama>),
+}
+
 fn bench_decode(_: &mut Criterion) {
     // `cargo bench --bench quantization -- matvec` runs the matrix-vector products alone.
     if !selected("quantization/decode") {
@@ -83,25 +97,53 @@ fn bench_decode(_: &mut Criterion) {
     let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
     let config = ch07_real_model::config_from_gguf(&gguf).unwrap();
     let prompt = smollm2::prompt(&tokenizer);
-    let run = |model: &dyn CausalLm| -> Generated {
-        let mut cache = smollm2::cache(&config);
-        generate(
-            model,
-            Some(&mut cache),
-            &prompt,
-            NEW_TOKENS,
-            &Sampling::greedy(),
-            &[],
-            |_| {},
-        )
+    let greedy = Sampling::greedy();
+    let run = |path: &Path| -> Generated {
+        match path {
+            Path::PerProduct(model) => {
+                let mut cache = smollm2::cache(&config);
+                generate(
+                    model.as_ref(),
+                    Some(&mut cache),
+                    &prompt,
+                    NEW_TOKENS,
+                    &greedy,
+                    &[],
+                    |_| {},
+                )
+            }
+            Path::Decoder(model) => {
+                let mut decoder = Decoder::new(model, PROMPT_TOKENS + NEW_TOKENS);
+                generate_with(
+                    &mut decoder,
+                    &prompt,
+                    NEW_TOKENS,
+                    &greedy,
+                    &[],
+                    &mut |_, _| {},
+                    |_| {},
+                )
+            }
+        }
         .unwrap()
     };
 
     // (name, model, weight bytes read per decoded token)
     let burn_f32 = load_model(&gguf, &Device::flex()).unwrap();
-    let mut models: Vec<(String, Box<dyn CausalLm + Sync>, usize)> = Vec::new();
+    let mut models: Vec<(String, Path, usize)> = Vec::new();
     let params = ch03_transformer_block::param_counts(&config);
-    models.push(("burn-f32".into(), Box::new(burn_f32), 4 * params.total()));
+    models.push((
+        "burn-f32".into(),
+        Path::PerProduct(Box::new(burn_f32)),
+        4 * params.total(),
+    ));
+    let before = load_quantized(&gguf, Weights::Native, Activations::Q8, &Device::flex()).unwrap();
+    let bytes = before.weight_bytes_per_token();
+    models.push((
+        "native-xq8-per-product".into(),
+        Path::PerProduct(Box::new(before)),
+        bytes,
+    ));
     for (weights, activations) in [
         (Weights::All(Form::F32), Activations::F32),
         (Weights::All(Form::F16), Activations::F32),
@@ -117,13 +159,15 @@ fn bench_decode(_: &mut Criterion) {
         } else {
             weights.name().into()
         };
-        models.push((name, Box::new(m), bytes));
+        models.push((name, Path::Decoder(Box::new(m)), bytes));
     }
 
     let buffer = bandwidth_buffer(256 << 20);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // At all threads: (name, MB per token, decode tokens/s), llama.cpp's decode, the bandwidth.
+    let mut at_all_threads = (Vec::new(), None, 0.0);
     println!(
-        "weights  | threads | weight MB/token | prefill tok/s (×llama.cpp) | decode tok/s (×llama.cpp) | decode GB/s (% of measured)"
+        "weights                | threads | weight MB/token | prefill tok/s (×llama.cpp) | decode tok/s (×llama.cpp) | decode GB/s (% of measured)"
     );
     for threads in [1, cores] {
         let bandwidth = with_threads(threads, || read_bandwidth_gb_s(&buffer, 5));
@@ -131,7 +175,7 @@ fn bench_decode(_: &mut Criterion) {
         let theirs = |key: &str| reference.as_ref().ok().and_then(|v| v[key].as_f64());
         for (name, model, bytes) in &models {
             let runs: Vec<Generated> =
-                with_threads(threads, || (0..3).map(|_| run(model.as_ref())).collect());
+                with_threads(threads, || (0..3).map(|_| run(model)).collect());
             let median = |f: &dyn Fn(&Generated) -> f64| {
                 let mut v: Vec<f64> = runs.iter().map(f).collect();
                 v.sort_by(f64::total_cmp);
@@ -140,6 +184,13 @@ fn bench_decode(_: &mut Criterion) {
             let prefill = median(&|g| g.prefill_tokens_per_s());
             let decode = median(&|g| g.decode_tokens_per_s());
             let gb_s = decode * *bytes as f64 / 1e9;
+            if threads == cores {
+                at_all_threads
+                    .0
+                    .push((name.clone(), *bytes as f64 / 1e6, decode));
+                at_all_threads.1 = theirs("decode_tokens_per_s");
+                at_all_threads.2 = bandwidth;
+            }
             let ratio = |ours: f64, key: &str| theirs(key).map(|t| ours / t);
             for (phase, ours, key, tokens) in [
                 ("prefill", prefill, "prefill_tokens_per_s", PROMPT_TOKENS),
@@ -171,7 +222,7 @@ fn bench_decode(_: &mut Criterion) {
             }
             let x = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}×"));
             println!(
-                "{name:8} | {threads:7} | {:15.1} | {prefill:8.1} ({:>6}) | {decode:7.1} ({:>6}) | {gb_s:5.1} ({:.0}%)",
+                "{name:22} | {threads:7} | {:15.1} | {prefill:8.1} ({:>6}) | {decode:7.1} ({:>6}) | {gb_s:5.1} ({:.0}%)",
                 *bytes as f64 / 1e6,
                 x(ratio(prefill, "prefill_tokens_per_s")),
                 x(ratio(decode, "decode_tokens_per_s")),
@@ -180,13 +231,72 @@ fn bench_decode(_: &mut Criterion) {
         }
         let show = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
         println!(
-            "llama.cpp| {threads:7} |            Q4_1 | {:>8} |         | {:>7} | machine read bandwidth {bandwidth:.1} GB/s",
+            "llama.cpp              | {threads:7} |            Q4_1 | {:>8} |         | {:>7} | machine read bandwidth {bandwidth:.1} GB/s",
             show(theirs("prefill_tokens_per_s")),
             show(theirs("decode_tokens_per_s"))
         );
         if let Err(e) = &reference {
             println!("llama.cpp not measured: {e}");
         }
+    }
+    let (measured, llama_cpp_decode, bandwidth) = at_all_threads;
+    roofline_chart(&measured, llama_cpp_decode, bandwidth, cores);
+}
+
+/// Decode tokens/s against weight MB read per token, on log axes, under the roofline
+/// `bandwidth ÷ bytes` (a straight line of slope −1): how far each form is from what this
+/// machine's memory allows. Written to the report folder as `ch08-decode-roofline`.
+fn roofline_chart(
+    measured: &[(String, f64, f64)],
+    llama_cpp: Option<f64>,
+    bandwidth_gb_s: f64,
+    threads: usize,
+) {
+    let point = |name: &str| {
+        measured
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map(|&(_, mb, t)| (mb, t))
+    };
+    let mut decoder: Vec<(f64, f64)> = ["f32", "f16", "q8_0-xq8", "native-xq8"]
+        .into_iter()
+        .filter_map(point)
+        .collect();
+    decoder.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut series = vec![Series {
+        name: format!("roofline: {bandwidth_gb_s:.1} GB/s ÷ bytes"),
+        points: [60.0, 100.0, 200.0, 400.0, 600.0]
+            .into_iter()
+            .map(|mb| (mb, bandwidth_gb_s * 1e3 / mb))
+            .collect(),
+    }];
+    series.push(Series {
+        name: "chapter 08 decoder: f32, f16, q8_0, native Q4_1".into(),
+        points: decoder,
+    });
+    if let Some(burn) = point("burn-f32") {
+        series.push(Series {
+            name: "chapter 07 (burn f32)".into(),
+            points: vec![burn],
+        });
+    }
+    if let (Some(ours), Some(theirs)) = (point("native-xq8"), llama_cpp) {
+        series.push(Series {
+            name: "llama.cpp, same file".into(),
+            points: vec![(ours.0, theirs)],
+        });
+    }
+    let chart = Chart::line(
+        "ch08-decode-roofline",
+        &format!("SmolLM2-135M decode at batch 1, {threads} threads"),
+        "weight MB read per token",
+        "decode tokens/s",
+        (true, true),
+        series,
+    );
+    match chart.write(&report_dir()) {
+        Ok(files) => println!("chart: {}", files[0].display()),
+        Err(e) => println!("chart not drawn: {e}"),
     }
 }
 
@@ -202,18 +312,26 @@ fn bench_parity(_: &mut Criterion) {
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
     let prompts = ch07_real_model::parity::prompts(&fixture).unwrap();
-    for (weights, activations) in [
-        (Weights::Native, Activations::Q8),
-        (Weights::Native, Activations::F32),
-        (Weights::All(Form::F16), Activations::Q8),
-        (Weights::All(Form::Q8_0), Activations::Q8),
-        (Weights::All(Form::Q4_1), Activations::Q8),
+    // The tensor path in every form, and the decoder `generate` runs (native + q8).
+    for (weights, activations, decoder) in [
+        (Weights::Native, Activations::Q8, false),
+        (Weights::Native, Activations::Q8, true),
+        (Weights::Native, Activations::F32, false),
+        (Weights::All(Form::F16), Activations::Q8, false),
+        (Weights::All(Form::Q8_0), Activations::Q8, false),
+        (Weights::All(Form::Q4_1), Activations::Q8, false),
     ] {
         let model = load_quantized(&gguf, weights, activations, &Device::flex()).unwrap();
         let start = std::time::Instant::now();
-        let t = ch07_real_model::parity::teacher_forced(&model, &prompts, 1.0).unwrap();
+        let t = if decoder {
+            let mut logits = |seq: &[u32]| Decoder::new(&model, seq.len()).forward(seq, true);
+            ch07_real_model::parity::teacher_forced_with(&mut logits, &prompts, 1.0).unwrap()
+        } else {
+            ch07_real_model::parity::teacher_forced(&model, &prompts, 1.0).unwrap()
+        };
         let seconds = start.elapsed().as_secs_f64();
-        let name = format!("{}-x{}", weights.name(), activations.name());
+        let path = if decoder { "-decoder" } else { "" };
+        let name = format!("{}-x{}{path}", weights.name(), activations.name());
         println!("parity {name}: {t}");
         let params = serde_json::json!({
             "model": SMOLLM2.budget_id, "weights": weights.name(), "activations": activations.name(),
@@ -237,5 +355,71 @@ fn bench_parity(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_matvec, bench_decode, bench_parity);
+/// Perplexity of SmolLM2 on the English corpus (its first 1,024 tokens) in each form, through
+/// the decoder: what each rounding costs on real text, beside the native Q4_1 weights with
+/// exact f32 activations as the baseline. `cargo bench --bench quantization -- perplexity`.
+fn bench_perplexity(_: &mut Criterion) {
+    if !selected("quantization/perplexity") {
+        return;
+    }
+    let gguf = smollm2::open_gguf();
+    let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/corpora/english.txt"),
+    )
+    .unwrap();
+    let mut ids = tokenizer.tokenizer.encode_ordinary(&text);
+    ids.truncate(1024);
+    let mut baseline = None;
+    println!("weights      | perplexity | vs native-xf32");
+    for (weights, activations) in [
+        (Weights::Native, Activations::F32),
+        (Weights::Native, Activations::Q8),
+        (Weights::All(Form::F16), Activations::F32),
+        (Weights::All(Form::Q8_0), Activations::Q8),
+        (Weights::All(Form::Q4_1), Activations::Q8),
+    ] {
+        let model = load_quantized(&gguf, weights, activations, &Device::flex()).unwrap();
+        let start = std::time::Instant::now();
+        let logits = Decoder::new(&model, ids.len()).forward(&ids, true).unwrap();
+        let ppl = ch08_quantization::eval::perplexity(&logits, &ids).unwrap();
+        let seconds = start.elapsed().as_secs_f64();
+        let name = if weights.is_quantized() {
+            format!("{}-x{}", weights.name(), activations.name())
+        } else {
+            weights.name().into()
+        };
+        let base = *baseline.get_or_insert(ppl);
+        println!(
+            "{name:12} | {ppl:10.3} | {:+.2}%",
+            100.0 * (ppl / base - 1.0)
+        );
+        let params = serde_json::json!({
+            "model": SMOLLM2.budget_id, "weights": weights.name(), "activations": activations.name(),
+            "text": "data/corpora/english.txt", "tokens": ids.len(),
+            "baseline": "native-xf32", "baseline_perplexity": base,
+            "percent_above_baseline": 100.0 * (ppl / base - 1.0),
+        });
+        Record::new(
+            &format!("quantization/perplexity/{name}"),
+            "08-quantization",
+            params,
+            Rate {
+                value: ppl,
+                unit: "perplexity".into(),
+            },
+            seconds,
+        )
+        .write()
+        .expect("records directory is writable");
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_matvec,
+    bench_decode,
+    bench_parity,
+    bench_perplexity
+);
 criterion_main!(benches);

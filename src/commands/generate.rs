@@ -23,10 +23,10 @@ use ch04_kv_cache::{
 };
 use ch07_real_model::fetch;
 use ch07_real_model::{
-    Generated, Gguf, GgufTokenizer, Sampling, TextStream, chat_prompt, config_from_gguf,
-    generate_masked, load_model,
+    Cached, Decode, Generated, Gguf, GgufTokenizer, Sampling, TextStream, chat_prompt,
+    config_from_gguf, generate_with, load_model,
 };
-use ch08_quantization::{Activations, Weights, load_quantized};
+use ch08_quantization::{Activations, Decoder, QuantizedLlama, Weights, load_quantized};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use std::fmt;
@@ -239,8 +239,35 @@ pub struct RealModel {
     pub name: String,
     pub config: LlamaConfig,
     pub weights: String,
-    pub model: Box<dyn CausalLm>,
+    pub model: Loaded,
     pub tokenizer: GgufTokenizer,
+}
+
+/// A model ready to decode: any [`CausalLm`] through chapter 04's caches, or chapter 08's
+/// packed model, which with the pre-allocated cache decodes through chapter 08's [`Decoder`]
+/// (a whole step in one parallel region, over a cache of its own).
+pub enum Loaded {
+    Tensors(Box<dyn CausalLm>),
+    Packed(Box<QuantizedLlama>),
+}
+
+impl Loaded {
+    pub fn causal(&self) -> &dyn CausalLm {
+        match self {
+            Loaded::Tensors(model) => model.as_ref(),
+            Loaded::Packed(model) => model.as_ref(),
+        }
+    }
+
+    /// What decodes with `cache`, for the output's `model` line.
+    pub fn decoder_name(&self, cache: CacheKind) -> &'static str {
+        match (self, cache) {
+            (Loaded::Packed(_), CacheKind::Prealloc) => {
+                ", one parallel region per step (chapter 08's decoder)"
+            }
+            _ => "",
+        }
+    }
 }
 
 /// Opens `--model`: a fetchable id (`smollm2`, or the budget's `smollm2-135m`) from the model
@@ -278,11 +305,13 @@ pub fn open_real_model(spec: &str, weights: &str, activations: &str) -> anyhow::
     let config = config_from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
     let tokenizer = GgufTokenizer::from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
     let device = burn::tensor::Device::flex();
-    let model: Box<dyn CausalLm> = match form {
-        None => Box::new(load_model(&gguf, &device).map_err(|e| BadInput(e.to_string()))?),
-        Some(w) => Box::new(
+    let model = match form {
+        None => Loaded::Tensors(Box::new(
+            load_model(&gguf, &device).map_err(|e| BadInput(e.to_string()))?,
+        )),
+        Some(w) => Loaded::Packed(Box::new(
             load_quantized(&gguf, w, activations, &device).map_err(|e| BadInput(e.to_string()))?,
-        ),
+        )),
     };
     let name = gguf
         .get("general.name")
@@ -339,7 +368,7 @@ pub struct Request<'a> {
 
 /// Decodes with `kind` through chapter 07's generation loop; `on_token` sees each new token.
 pub fn run_generation(
-    model: &dyn CausalLm,
+    model: &Loaded,
     config: &LlamaConfig,
     kind: CacheKind,
     request: Request,
@@ -351,7 +380,7 @@ pub fn run_generation(
 /// [`run_generation`] where `mask` may change the logits before each choice (constrained
 /// decoding, `toolcall run --constrained`).
 pub fn run_generation_masked(
-    model: &dyn CausalLm,
+    model: &Loaded,
     config: &LlamaConfig,
     kind: CacheKind,
     request: Request,
@@ -364,16 +393,25 @@ pub fn run_generation_masked(
         sampling,
         stop,
     } = request;
-    ch04_kv_cache::decode::check_request(model, prompt.len(), max_new_tokens)
+    ch04_kv_cache::decode::check_request(model.causal(), prompt.len(), max_new_tokens)
         .map_err(user_error)?;
-    let mut cache = cache_for(kind, config, prompt.len() + max_new_tokens)?;
-    let cache: Option<&mut dyn KvCache> = match cache.as_mut() {
-        Some(c) => Some(c.as_mut()),
-        None => None,
+    let total = prompt.len() + max_new_tokens;
+    let mut cache = match (model, kind) {
+        (Loaded::Packed(_), CacheKind::Prealloc) => None,
+        _ => cache_for(kind, config, total)?,
     };
-    generate_masked(
-        model,
-        cache,
+    let mut decoder: Box<dyn Decode> = match (model, cache.as_mut()) {
+        (Loaded::Packed(packed), None) if kind == CacheKind::Prealloc => {
+            Box::new(Decoder::new(packed, total))
+        }
+        (_, cache) => Box::new(Cached {
+            model: model.causal(),
+            cache: cache.map(|c| c.as_mut() as &mut dyn KvCache),
+            sequence: Vec::new(),
+        }),
+    };
+    generate_with(
+        decoder.as_mut(),
         prompt,
         max_new_tokens,
         &sampling,
@@ -421,7 +459,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let mut stream = TextStream::new(&real.tokenizer.tokenizer);
     let mut stdout = std::io::stdout();
     let generation = run_generation(
-        real.model.as_ref(),
+        &real.model,
         &real.config,
         args.cache,
         Request {
@@ -446,7 +484,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         .tokenizer
         .decode_bytes(&generation.new_tokens)?;
     let out = output(
-        real.name,
+        format!("{}{}", real.name, real.model.decoder_name(args.cache)),
         args.cache,
         &real.config,
         generation,
@@ -463,7 +501,7 @@ fn run_demo(args: &GenerateArgs, sampling: &Sampling) -> anyhow::Result<()> {
     let config = demo_config();
     let device = burn::tensor::Device::flex();
     device.seed(args.seed);
-    let model = LlamaModel::new(&config, &device)?;
+    let model = Loaded::Tensors(Box::new(LlamaModel::new(&config, &device)?));
     let generation = run_generation(
         &model,
         &config,
@@ -773,7 +811,7 @@ pub fn real_model_tour(stream: bool) -> anyhow::Result<RealModelTour> {
         print!("A: ");
     }
     let g = run_generation(
-        real.model.as_ref(),
+        &real.model,
         &real.config,
         CacheKind::Prealloc,
         Request {

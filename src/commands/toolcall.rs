@@ -317,7 +317,7 @@ fn run_one(
     };
     let start = Instant::now();
     let g = run_generation_masked(
-        real.model.as_ref(),
+        &real.model,
         &real.config,
         CacheKind::Prealloc,
         Request {

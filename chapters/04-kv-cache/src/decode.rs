@@ -39,18 +39,23 @@ impl Generation {
 /// Checks a request against the model before any work: non-empty prompt, at least one new
 /// token, and prompt + new tokens within the model's context.
 pub fn check_request(model: &dyn CausalLm, prompt: usize, new: usize) -> Result<(), CacheError> {
+    check_request_within(model.max_positions(), prompt, new)
+}
+
+/// [`check_request`] against a context of `context` positions.
+pub fn check_request_within(context: usize, prompt: usize, new: usize) -> Result<(), CacheError> {
     if prompt == 0 {
         return Err(CacheError::EmptyPrompt);
     }
     if new == 0 {
         return Err(CacheError::NoNewTokens);
     }
-    if prompt + new > model.max_positions() {
+    if prompt + new > context {
         return Err(CacheError::TooLong {
             prompt,
             new,
             total: prompt + new,
-            context: model.max_positions(),
+            context,
         });
     }
     Ok(())

@@ -19,7 +19,7 @@ use ch01_bpe::{TokenId, Tokenizer};
 use ch02_attention::lookup::SplitMix64;
 use ch03_transformer_block::CausalLm;
 use ch03_transformer_block::train::{argmax, ids_tensor};
-use ch04_kv_cache::decode::{check_request, forward_cached, last_logits};
+use ch04_kv_cache::decode::{check_request_within, forward_cached, last_logits};
 use ch04_kv_cache::{CacheError, KvCache};
 use serde::Serialize;
 use std::time::Instant;
@@ -160,7 +160,86 @@ pub fn generate(
 #[allow(clippy::too_many_arguments)]
 pub fn generate_masked(
     model: &dyn CausalLm,
-    mut cache: Option<&mut dyn KvCache>,
+    cache: Option<&mut dyn KvCache>,
+    prompt: &[TokenId],
+    max_new_tokens: usize,
+    sampling: &Sampling,
+    stop: &[TokenId],
+    mask: &mut dyn FnMut(&[TokenId], &mut [f32]),
+    on_token: impl FnMut(TokenId),
+) -> Result<Generated, CacheError> {
+    let mut decoder = Cached {
+        model,
+        cache,
+        sequence: Vec::new(),
+    };
+    generate_with(
+        &mut decoder,
+        prompt,
+        max_new_tokens,
+        sampling,
+        stop,
+        mask,
+        on_token,
+    )
+}
+
+/// What the generation loop needs from a model and its cache: feed the next tokens, get the
+/// logits of the last one. A [`CausalLm`] with one of chapter 04's caches is one ([`Cached`]);
+/// chapter 08's decoder, which runs a whole step in one parallel region over a cache of its
+/// own, is another.
+pub trait Decode {
+    /// The logits of the last of `ids`, which sit at the positions after those fed before.
+    fn feed(&mut self, ids: &[TokenId]) -> Result<Vec<f32>, CacheError>;
+    /// The context length: a request beyond it is refused before any work.
+    fn max_positions(&self) -> usize;
+    /// Positions the cache holds and its K/V bytes ((0, 0) without a cache).
+    fn cached(&self) -> (usize, usize);
+}
+
+/// A [`CausalLm`] decoding through one of chapter 04's caches, or, without one, running the
+/// whole sequence again every step (chapter 04's baseline).
+pub struct Cached<'m, 'c> {
+    pub model: &'m dyn CausalLm,
+    pub cache: Option<&'c mut dyn KvCache>,
+    /// Every token fed so far (what a step without a cache runs again).
+    pub sequence: Vec<TokenId>,
+}
+
+impl Decode for Cached<'_, '_> {
+    fn feed(&mut self, ids: &[TokenId]) -> Result<Vec<f32>, CacheError> {
+        self.sequence.extend_from_slice(ids);
+        let logits = match self.cache.as_deref_mut() {
+            Some(cache) => {
+                let mut logits = None;
+                for chunk in ids.chunks(cache.max_tokens_per_step().min(ids.len()).max(1)) {
+                    logits = Some(forward_cached(self.model, cache, chunk)?);
+                }
+                logits.ok_or(CacheError::EmptyPrompt)?
+            }
+            None => {
+                let ids = ids_tensor(&self.sequence, 1, &self.model.device());
+                self.model.forward_kv(ids, 0, &mut |_, k, v| (k, v))?
+            }
+        };
+        Ok(last_logits(logits))
+    }
+
+    fn max_positions(&self) -> usize {
+        self.model.max_positions()
+    }
+
+    fn cached(&self) -> (usize, usize) {
+        self.cache
+            .as_deref()
+            .map_or((0, 0), |c| (c.tokens(), c.kv_bytes()))
+    }
+}
+
+/// The generation loop over any [`Decode`]: prefill `prompt`, then choose (after `mask`), stop
+/// or feed one token per step, timing both phases.
+pub fn generate_with(
+    decoder: &mut dyn Decode,
     prompt: &[TokenId],
     max_new_tokens: usize,
     sampling: &Sampling,
@@ -168,25 +247,10 @@ pub fn generate_masked(
     mask: &mut dyn FnMut(&[TokenId], &mut [f32]),
     mut on_token: impl FnMut(TokenId),
 ) -> Result<Generated, CacheError> {
-    check_request(model, prompt.len(), max_new_tokens)?;
+    check_request_within(decoder.max_positions(), prompt.len(), max_new_tokens)?;
     let mut rng = SplitMix64(sampling.seed);
-    let device = model.device();
-    let mut sequence = prompt.to_vec();
-    // The last position's logits after feeding `new` (the tail of `sequence`).
-    let mut step = |new: &[TokenId], sequence: &[TokenId]| -> Result<Vec<f32>, CacheError> {
-        Ok(last_logits(match cache.as_deref_mut() {
-            Some(cache) => {
-                let mut logits = None;
-                for chunk in new.chunks(cache.max_tokens_per_step().min(new.len())) {
-                    logits = Some(forward_cached(model, cache, chunk)?);
-                }
-                logits.expect("at least one token")
-            }
-            None => model.forward_kv(ids_tensor(sequence, 1, &device), 0, &mut |_, k, v| (k, v))?,
-        }))
-    };
     let start = Instant::now();
-    let mut last = step(prompt, &sequence)?;
+    let mut last = decoder.feed(prompt)?;
     let mut out = Generated {
         prompt_tokens: prompt.to_vec(),
         new_tokens: Vec::new(),
@@ -210,15 +274,12 @@ pub fn generate_masked(
         }
         out.new_tokens.push(next);
         on_token(next);
-        sequence.push(next);
         if i + 1 < max_new_tokens {
-            last = step(&[next], &sequence)?;
+            last = decoder.feed(&[next])?;
         }
     }
     out.decode_s = decode_start.elapsed().as_secs_f64();
-    if let Some(c) = cache {
-        (out.cached_positions, out.kv_bytes) = (c.tokens(), c.kv_bytes());
-    }
+    (out.cached_positions, out.kv_bytes) = decoder.cached();
     Ok(out)
 }
 

@@ -25,7 +25,8 @@ pub mod tokenizer;
 pub mod toolschema;
 
 pub use generate::{
-    Generated, Sampling, TextStream, chat_prompt, generate, generate_masked, sample,
+    Cached, Decode, Generated, Sampling, TextStream, chat_prompt, generate, generate_masked,
+    generate_with, sample,
 };
 pub use gguf::{Gguf, GgufError, MetaValue, TensorInfo};
 pub use model::{config_from_gguf, load_model, rope_row_order};

@@ -14,6 +14,7 @@
 //! both measured here, each test with its own stated thresholds.
 
 use crate::generate::{Sampling, generate};
+use ch01_bpe::TokenId;
 use ch03_transformer_block::train::{argmax, ids_tensor};
 use ch03_transformer_block::{CausalLm, LlamaConfig, ModelError};
 use ch04_kv_cache::{CacheError, Overflow, PreallocCache};
@@ -143,6 +144,30 @@ pub fn teacher_forced(
     prompts: &[Prompt],
     near_tie: f32,
 ) -> Result<TeacherForced, ModelError> {
+    teacher_forced_with(
+        &mut |seq| {
+            let ids = ids_tensor(seq, 1, &model.device());
+            let logits = model.forward_kv(ids, 0, &mut |_, k, v| (k, v))?;
+            Ok(logits
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 logits"))
+        },
+        prompts,
+        near_tie,
+    )
+}
+
+/// Every position's logits of a sequence, `[seq.len(), vocab]` row-major.
+pub type LogitsOf<'a, E> = dyn FnMut(&[u32]) -> Result<Vec<f32>, E> + 'a;
+
+/// [`teacher_forced`] over any way of computing logits.
+pub fn teacher_forced_with<E>(
+    logits_of: &mut LogitsOf<E>,
+    prompts: &[Prompt],
+    near_tie: f32,
+) -> Result<TeacherForced, E> {
     let mut t = TeacherForced::default();
     let mut sum = 0f64;
     let mut n = 0usize;
@@ -153,16 +178,8 @@ pub fn teacher_forced(
             .chain(&p.continuation_ids)
             .copied()
             .collect();
-        let logits =
-            model.forward_kv(ids_tensor(&seq, 1, &model.device()), 0, &mut |_, k, v| {
-                (k, v)
-            })?;
-        let [_, s, vocab] = logits.dims();
-        let flat = logits
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 logits");
+        let flat = logits_of(&seq)?;
+        let (s, vocab) = (seq.len(), flat.len() / seq.len());
         for (step, record) in p.steps.iter().enumerate() {
             let at = p.prompt_ids.len() - 1 + step;
             if at >= s {
@@ -205,32 +222,49 @@ pub fn free_running(
     prompts: &[Prompt],
     near_tie: f32,
 ) -> Result<Vec<FreeRun>, CacheError> {
+    free_running_with(prompts, near_tie, &mut |p| {
+        let new = p.continuation_ids.len();
+        let mut cache = PreallocCache::new(
+            config.num_hidden_layers,
+            1,
+            config.kv_heads(),
+            config.head_dim(),
+            p.prompt_ids.len() + new,
+            Overflow::Error,
+            &model.device(),
+        )?;
+        let greedy = Sampling::greedy();
+        Ok(generate(
+            model,
+            Some(&mut cache),
+            &p.prompt_ids,
+            new,
+            &greedy,
+            &[],
+            |_| {},
+        )?
+        .new_tokens)
+    })
+}
+
+/// [`free_running`] over any way of decoding: `decode(prompt)` gives the greedy tokens after
+/// `prompt.prompt_ids`, as many as llama.cpp's continuation.
+pub fn free_running_with(
+    prompts: &[Prompt],
+    near_tie: f32,
+    decode: &mut dyn FnMut(&Prompt) -> Result<Vec<TokenId>, CacheError>,
+) -> Result<Vec<FreeRun>, CacheError> {
     prompts
         .iter()
         .map(|p| {
-            let theirs = &p.continuation_ids;
-            let mut cache = PreallocCache::new(
-                config.num_hidden_layers,
-                1,
-                config.kv_heads(),
-                config.head_dim(),
-                p.prompt_ids.len() + theirs.len(),
-                Overflow::Error,
-                &model.device(),
-            )?;
-            let ours = generate(
-                model,
-                Some(&mut cache),
-                &p.prompt_ids,
-                theirs.len(),
-                &Sampling::greedy(),
-                &[],
-                |_| {},
-            )?
-            .new_tokens;
+            let ours = decode(p)?;
             Ok(FreeRun {
                 name: p.name.clone(),
-                identical: ours.iter().zip(theirs).take_while(|(a, b)| a == b).count(),
+                identical: ours
+                    .iter()
+                    .zip(&p.continuation_ids)
+                    .take_while(|(a, b)| a == b)
+                    .count(),
                 first_near_tie: p
                     .steps
                     .iter()

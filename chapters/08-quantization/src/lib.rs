@@ -10,10 +10,16 @@
 //! 2. [`kernel`]: a matmul that reads the packed blocks, with 8-bit activations and integer dot
 //!    products (AVX2 when the CPU has it, a scalar reference beside it).
 //! 3. [`model`]: chapter 07's model with every matrix packed, decoding through chapter 04's caches.
+//! 4. [`decoder`]: the same model decoding a whole step in one parallel region, over a cache of
+//!    its own — how llama.cpp keeps every core busy.
+//! 5. [`eval`]: perplexity, what each form's rounding costs on a text.
 
+pub mod decoder;
+pub mod eval;
 pub mod formats;
 pub mod kernel;
 pub mod model;
 
+pub use decoder::Decoder;
 pub use kernel::{Activations, Form, Kernel, Q8Rows, QMatrix};
 pub use model::{QuantizedLlama, Weights, load_quantized};

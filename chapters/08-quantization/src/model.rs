@@ -140,6 +140,11 @@ impl Stacked {
     fn bytes(&self) -> usize {
         self.groups.iter().map(QMatrix::bytes).sum()
     }
+
+    /// The stacked matrices: their rows, one after another, are the parts' rows in order.
+    pub(crate) fn groups(&self) -> &[QMatrix] {
+        &self.groups
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +159,7 @@ pub struct QuantizedLlama {
     pub norm: RmsNorm,
     /// `None` when the LM head is tied to `embed`.
     pub head: Option<QMatrix>,
-    rope: Rope,
+    pub(crate) rope: Rope,
     device: Device,
 }
 
