@@ -18,7 +18,9 @@
 use burn::tensor::Device;
 use ch03_transformer_block::CausalLm;
 use ch07_real_model::fetch::SMOLLM2;
-use ch07_real_model::{Generated, GgufTokenizer, Sampling, generate, generate_with, load_model};
+use ch07_real_model::{
+    Generated, GgmlType, GgufTokenizer, Sampling, generate, generate_with, load_model,
+};
 use ch08_quantization::{
     Activations, Decoder, Form, QMatrix, QuantizedLlama, Weights, load_quantized,
 };
@@ -415,11 +417,82 @@ fn bench_perplexity(_: &mut Criterion) {
     }
 }
 
+/// Chapter 03's demo model, trained in f32 on the English corpus and never quantized, with its
+/// matrices rounded to Q8_0, Q4_1 and Q4_0 and back: the RMS error that adds to the weights and
+/// the held-out loss after it — a baseline SmolLM2's file (quantized already) cannot give.
+/// `cargo bench --bench quantization -- trained`.
+fn bench_trained(_: &mut Criterion) {
+    if !selected("quantization/trained") {
+        return;
+    }
+    use ch03_transformer_block::{
+        DEMO_PROMPT, TrainDemoConfig, mean_loss, train_demo_keeping_model,
+    };
+    use ch08_quantization::eval::{RoundTrip, round_trip_weights};
+    let corpus = "data/corpora/english.txt";
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(corpus))
+            .unwrap();
+    let config = TrainDemoConfig::default();
+    let (demo, trained) =
+        train_demo_keeping_model(&text, &config, DEMO_PROMPT, 1, |_, _| {}).unwrap();
+    println!(
+        "chapter 03's model, {} parameters, {} steps; held-out loss {:.3} nats/token over {} tokens",
+        demo.parameters,
+        config.steps,
+        demo.held_out_loss,
+        trained.held_out.len()
+    );
+    println!("weights | RMS error / RMS weight | training loss | held-out loss (vs f32)");
+    let mut baseline = None;
+    for ty in [
+        None,
+        Some(GgmlType::Q8_0),
+        Some(GgmlType::Q4_1),
+        Some(GgmlType::Q4_0),
+    ] {
+        let start = std::time::Instant::now();
+        let (model, stats) = match ty {
+            None => (trained.model.clone(), RoundTrip::default()),
+            Some(t) => round_trip_weights(trained.model.clone(), t).unwrap(),
+        };
+        let loss = mean_loss(&model, &trained.held_out, config.seq_len).unwrap();
+        let train_loss = mean_loss(&model, &trained.train, config.seq_len).unwrap();
+        let base = *baseline.get_or_insert(loss);
+        let name = ty.map_or("f32".to_string(), |t| t.name().to_lowercase());
+        let relative = stats.rms_error / stats.rms_weight.max(f64::MIN_POSITIVE);
+        println!(
+            "{name:7} | {relative:21.4} | {train_loss:13.3} | {loss:.3} ({:+.3})",
+            loss - base
+        );
+        let params = serde_json::json!({
+            "model": "chapter 03 demo", "corpus": corpus, "weights": name,
+            "held_out_tokens": trained.held_out.len(), "rms_weight_error": stats.rms_error,
+            "rms_weight": stats.rms_weight, "relative_rms_error": relative,
+            "kept_f32": stats.kept_f32, "f32_held_out_loss": base,
+            "training_loss": train_loss, "training_tokens": trained.train.len(),
+        });
+        Record::new(
+            &format!("quantization/trained/{name}"),
+            "08-quantization",
+            params,
+            Rate {
+                value: loss,
+                unit: "nats/token held out".into(),
+            },
+            start.elapsed().as_secs_f64(),
+        )
+        .write()
+        .expect("records directory is writable");
+    }
+}
+
 criterion_group!(
     benches,
     bench_matvec,
     bench_decode,
     bench_parity,
-    bench_perplexity
+    bench_perplexity,
+    bench_trained
 );
 criterion_main!(benches);

@@ -37,6 +37,6 @@ pub use norm::{LayerNorm, LayerNormConfig, RmsNorm, RmsNormConfig};
 pub use params::{FlopsPerToken, ParamCounts, flops_per_token, param_counts, prefill_flops};
 pub use rope::{Llama3RopeScaling, Rope, RopeStyle, apply_rope, interleaved_to_halves};
 pub use train::{
-    DEMO_PROMPT, HELD_OUT_FRACTION, TrainDemo, TrainDemoConfig, held_out_unigram_loss, mean_loss,
-    ngram_entropy, train_demo,
+    DEMO_PROMPT, HELD_OUT_FRACTION, TrainDemo, TrainDemoConfig, Trained, held_out_unigram_loss,
+    mean_loss, ngram_entropy, train_demo, train_demo_keeping_model,
 };

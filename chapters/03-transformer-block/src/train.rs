@@ -208,8 +208,27 @@ pub fn train_demo(
     config: &TrainDemoConfig,
     prompt: &str,
     generate_tokens: usize,
-    mut on_step: impl FnMut(usize, f32),
+    on_step: impl FnMut(usize, f32),
 ) -> anyhow::Result<TrainDemo> {
+    Ok(train_demo_keeping_model(text, config, prompt, generate_tokens, on_step)?.0)
+}
+
+/// The trained model and the tokens it never trained on, for measuring it further (chapter 08
+/// rounds its weights to 8 and 4 bits and measures the held-out loss again).
+pub struct Trained {
+    pub model: LlamaModel,
+    pub train: Vec<TokenId>,
+    pub held_out: Vec<TokenId>,
+}
+
+/// [`train_demo`], keeping the model.
+pub fn train_demo_keeping_model(
+    text: &str,
+    config: &TrainDemoConfig,
+    prompt: &str,
+    generate_tokens: usize,
+    mut on_step: impl FnMut(usize, f32),
+) -> anyhow::Result<(TrainDemo, Trained)> {
     let tokenizer = train_tokenizer(text, config.vocab_size)?;
     let tokens = tokenizer.encode_ordinary(text);
     let held_out_tokens = (tokens.len() as f64 * HELD_OUT_FRACTION).round() as usize;
@@ -262,7 +281,7 @@ pub fn train_demo(
     let prompt_ids = tokenizer.encode_ordinary(prompt);
     let ids = generate_greedy(&model, &prompt_ids, generate_tokens)?;
     let generated = String::from_utf8_lossy(&tokenizer.decode_bytes(&ids)?).into_owned();
-    Ok(TrainDemo {
+    let demo = TrainDemo {
         config: config.clone(),
         parameters: param_counts(&model_config).total(),
         corpus_bytes: text.len(),
@@ -278,7 +297,16 @@ pub fn train_demo(
         held_out_unigram_loss: held_out_unigram_loss(train, held_out, config.vocab_size),
         prompt: prompt.to_string(),
         generated,
-    })
+    };
+    let (train, held_out) = (train.to_vec(), held_out.to_vec());
+    Ok((
+        demo,
+        Trained {
+            model,
+            train,
+            held_out,
+        },
+    ))
 }
 
 /// The last position's logits of `[1, s, vocab]`.

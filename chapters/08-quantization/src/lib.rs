@@ -12,7 +12,8 @@
 //! 3. [`model`]: chapter 07's model with every matrix packed, decoding through chapter 04's caches.
 //! 4. [`decoder`]: the same model decoding a whole step in one parallel region, over a cache of
 //!    its own — how llama.cpp keeps every core busy.
-//! 5. [`eval`]: perplexity, what each form's rounding costs on a text.
+//! 5. [`eval`]: what rounding costs — perplexity on a text, and a trained f32 model's weights
+//!    rounded through a block format and back.
 
 pub mod decoder;
 pub mod eval;
