@@ -396,19 +396,17 @@ pub fn run_generation_masked(
     ch04_kv_cache::decode::check_request(model.causal(), prompt.len(), max_new_tokens)
         .map_err(user_error)?;
     let total = prompt.len() + max_new_tokens;
-    let mut cache = match (model, kind) {
-        (Loaded::Packed(_), CacheKind::Prealloc) => None,
-        _ => cache_for(kind, config, total)?,
-    };
-    let mut decoder: Box<dyn Decode> = match (model, cache.as_mut()) {
-        (Loaded::Packed(packed), None) if kind == CacheKind::Prealloc => {
-            Box::new(Decoder::new(packed, total))
+    let mut cache: Option<Box<dyn KvCache>>;
+    let mut decoder: Box<dyn Decode> = match (model, kind) {
+        (Loaded::Packed(packed), CacheKind::Prealloc) => Box::new(Decoder::new(packed, total)),
+        _ => {
+            cache = cache_for(kind, config, total)?;
+            Box::new(Cached {
+                model: model.causal(),
+                cache: cache.as_mut().map(|c| c.as_mut() as &mut dyn KvCache),
+                sequence: Vec::new(),
+            })
         }
-        (_, cache) => Box::new(Cached {
-            model: model.causal(),
-            cache: cache.map(|c| c.as_mut() as &mut dyn KvCache),
-            sequence: Vec::new(),
-        }),
     };
     generate_with(
         decoder.as_mut(),

@@ -179,6 +179,12 @@ pub fn teacher_forced_with<E>(
             .copied()
             .collect();
         let flat = logits_of(&seq)?;
+        assert!(
+            !flat.is_empty() && flat.len().is_multiple_of(seq.len()),
+            "logits_of gave {} values for {} positions: every position's logits are needed",
+            flat.len(),
+            seq.len()
+        );
         let (s, vocab) = (seq.len(), flat.len() / seq.len());
         for (step, record) in p.steps.iter().enumerate() {
             let at = p.prompt_ids.len() - 1 + step;

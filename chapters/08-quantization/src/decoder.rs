@@ -5,7 +5,7 @@
 //! and the LM head). Each product hands its rows to rayon's threads and waits for them;
 //! between products the workers go back to sleep, and waking a sleeping thread costs the
 //! operating system tens of microseconds — about as long as a single-token product of this
-//! small model takes. On two threads that path decoded only 1.3× faster than on one.
+//! small model takes. On two threads that path decoded only 1.4× faster than on one.
 //!
 //! This decoder computes the same step (the same kernel, RMSNorm, RoPE angles and grouped
 //! attention as the earlier chapters, on plain `f32` slices) with its threads started once per
@@ -27,10 +27,11 @@
 
 use crate::kernel::{Activations, Input, Kernel, Q8Rows, QMatrix, TILE, dot_rows, prefetch};
 use crate::model::QuantizedLlama;
+use ch03_transformer_block::ModelError;
 use ch04_kv_cache::CacheError;
 use ch07_real_model::Decode;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 /// Weight rows per chunk handed to a thread, at least: small enough to balance the threads on
 /// the 576-row products. Larger matrices are handed out in larger chunks (about 16 per
@@ -110,10 +111,11 @@ impl<'m> Decoder<'m> {
         self.len = 0;
     }
 
-    /// Bytes of K and V held for the filled positions.
+    /// Bytes of K and V storage held: the whole capacity, filled or not, as chapter 04's
+    /// pre-allocated cache counts it.
     pub fn kv_bytes(&self) -> usize {
         let c = &self.model.config;
-        2 * c.num_hidden_layers * c.kv_heads() * c.head_dim() * self.len * 4
+        2 * c.num_hidden_layers * c.kv_heads() * c.head_dim() * self.capacity * 4
     }
 
     /// Feeds `ids` at the next positions; returns the logits `[rows, vocab]` of the last
@@ -125,12 +127,12 @@ impl<'m> Decoder<'m> {
         }
         let c = &self.model.config;
         if start + n > c.max_position_embeddings {
-            return Err(CacheError::TooLong {
-                prompt: start,
-                new: n,
-                total: start + n,
-                context: c.max_position_embeddings,
-            });
+            return Err(ModelError::PositionsTooLong {
+                start,
+                end: start + n,
+                max: c.max_position_embeddings,
+            }
+            .into());
         }
         if start + n > self.capacity {
             return Err(CacheError::CapacityExceeded {
@@ -203,7 +205,7 @@ impl Decode for Decoder<'_> {
     }
 
     fn max_positions(&self) -> usize {
-        self.capacity.min(self.model.config.max_position_embeddings)
+        self.model.config.max_position_embeddings
     }
 
     fn cached(&self) -> (usize, usize) {
@@ -218,6 +220,8 @@ struct SpinBarrier {
     threads: usize,
     arrived: AtomicUsize,
     generation: AtomicUsize,
+    /// Set when a thread panics, so the others stop waiting for it instead of spinning forever.
+    abandoned: AtomicBool,
 }
 
 impl SpinBarrier {
@@ -226,6 +230,7 @@ impl SpinBarrier {
             threads,
             arrived: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            abandoned: AtomicBool::new(false),
         }
     }
 
@@ -240,12 +245,26 @@ impl SpinBarrier {
         }
         let mut spins = 0u32;
         while self.generation.load(Ordering::Acquire) == generation {
-            if spins < 50_000 {
+            if self.abandoned.load(Ordering::Relaxed) {
+                panic!("another decoder thread panicked");
+            }
+            if spins < 4_000 {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
             }
+        }
+    }
+}
+
+/// Marks the barrier abandoned if its thread unwinds from a panic.
+struct AbandonOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for AbandonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -321,6 +340,7 @@ struct Step<'a> {
 impl Step<'_> {
     /// The whole step as thread `t` sees it: serial parts on thread 0, a barrier after each.
     fn run(&self, t: usize) {
+        let _abandon_on_panic = AbandonOnPanic(&self.team.barrier.abandoned);
         let c = &self.model.config;
         let (hidden, heads, d) = (c.hidden_size, c.num_attention_heads, c.head_dim());
         let (n, leader) = (self.n, t == 0);

@@ -49,8 +49,8 @@ pub struct RoundTrip {
     pub rms_weight: f64,
     /// Weights rounded.
     pub values: usize,
-    /// Matrices left in f32 because their rows are not whole blocks of 32 (llama.cpp's
-    /// quantizer falls back to another type for those too).
+    /// Matrices left in f32 because their rows are not whole blocks (of 32 for the 8- and
+    /// 4-bit types; llama.cpp's quantizer falls back to another type for those too).
     pub kept_f32: Vec<String>,
 }
 
@@ -66,7 +66,7 @@ pub fn round_trip_weights(
     // Rounds the rows of `w: [rows, cols]` (blocks run along a row, as in a GGUF tensor).
     let mut rows = |name: &str, w: Tensor<2>| -> Result<Tensor<2>, String> {
         let [r, c] = w.dims();
-        if !c.is_multiple_of(32) {
+        if !c.is_multiple_of(ty.block().0 as usize) {
             stats.kept_f32.push(format!("{name} ({c} columns)"));
             return Ok(w);
         }

@@ -450,6 +450,8 @@ pub(crate) enum Input<'a> {
 /// rows that take ~40 ns each.
 #[inline]
 pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
     #[cfg(target_arch = "x86_64")]
     for line in bytes.chunks(64) {
         // SAFETY: prefetching is a hint; it reads nothing and the address is in bounds.

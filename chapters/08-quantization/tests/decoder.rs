@@ -67,8 +67,9 @@ fn the_decoder_computes_the_tensor_paths_logits() {
 }
 
 /// Which thread computes which row never changes a row's arithmetic, so the logits are the
-/// same bits on one thread, on two, and on more threads than this machine has cores — a race
-/// between the threads (a chunk handed out twice, a barrier missing) would show here.
+/// same bits on one thread, on two, and on more threads than this machine has cores. State a
+/// thread carries from one claim to the next, or a chunk skipped when threads race for the
+/// counter, would show here (a chunk handed out twice writes the same bits: it would not).
 #[test]
 fn the_decoder_gives_the_same_bits_on_any_number_of_threads() {
     let model = load(Activations::Q8);
