@@ -259,13 +259,20 @@ impl Loaded {
         }
     }
 
+    /// The packed model when it decodes through chapter 08's decoder: with the pre-allocated
+    /// cache (the other caches are chapter 04's, on the tensor path).
+    fn decoder(&self, cache: CacheKind) -> Option<&QuantizedLlama> {
+        match (self, cache) {
+            (Loaded::Packed(model), CacheKind::Prealloc) => Some(model),
+            _ => None,
+        }
+    }
+
     /// What decodes with `cache`, for the output's `model` line.
     pub fn decoder_name(&self, cache: CacheKind) -> &'static str {
-        match (self, cache) {
-            (Loaded::Packed(_), CacheKind::Prealloc) => {
-                ", one parallel region per step (chapter 08's decoder)"
-            }
-            _ => "",
+        match self.decoder(cache) {
+            Some(_) => ", one parallel region per step (chapter 08's decoder)",
+            None => "",
         }
     }
 }
@@ -397,9 +404,9 @@ pub fn run_generation_masked(
         .map_err(user_error)?;
     let total = prompt.len() + max_new_tokens;
     let mut cache: Option<Box<dyn KvCache>>;
-    let mut decoder: Box<dyn Decode> = match (model, kind) {
-        (Loaded::Packed(packed), CacheKind::Prealloc) => Box::new(Decoder::new(packed, total)),
-        _ => {
+    let mut decoder: Box<dyn Decode> = match model.decoder(kind) {
+        Some(packed) => Box::new(Decoder::new(packed, total)),
+        None => {
             cache = cache_for(kind, config, total)?;
             Box::new(Cached {
                 model: model.causal(),

@@ -144,19 +144,19 @@ pub fn teacher_forced(
     prompts: &[Prompt],
     near_tie: f32,
 ) -> Result<TeacherForced, ModelError> {
-    teacher_forced_with(
-        &mut |seq| {
-            let ids = ids_tensor(seq, 1, &model.device());
-            let logits = model.forward_kv(ids, 0, &mut |_, k, v| (k, v))?;
-            Ok(logits
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("f32 logits"))
-        },
-        prompts,
-        near_tie,
-    )
+    teacher_forced_with(&mut |seq| all_logits(model, seq), prompts, near_tie)
+}
+
+/// Every position's logits of `ids` in one pass without a cache, `[ids.len(), vocab]`.
+pub fn all_logits(model: &dyn CausalLm, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+    let logits = model.forward_kv(ids_tensor(ids, 1, &model.device()), 0, &mut |_, k, v| {
+        (k, v)
+    })?;
+    Ok(logits
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 logits"))
 }
 
 /// Every position's logits of a sequence, `[seq.len(), vocab]` row-major.

@@ -2,14 +2,15 @@
 //! burn tensors and chapter 04's cache, itself checked against llama.cpp in `parity.rs`), and
 //! against llama.cpp's fixture directly, since it is what `generate` decodes with.
 
-mod bars;
 #[path = "../../07-real-model/tests/common/mod.rs"]
 mod common;
+mod shared;
 
 use burn::tensor::Device;
-use ch03_transformer_block::CausalLm;
-use ch03_transformer_block::train::{argmax, ids_tensor};
-use ch07_real_model::parity::{Prompt, free_running_with, prompts, teacher_forced_with};
+use ch03_transformer_block::train::argmax;
+use ch07_real_model::parity::{
+    Prompt, all_logits, free_running_with, prompts, teacher_forced_with,
+};
 use ch07_real_model::{Sampling, generate_with};
 use ch08_quantization::{Activations, Decoder, Kernel, QuantizedLlama, Weights, load_quantized};
 use common::{GGUF, fixture};
@@ -22,13 +23,6 @@ static PROMPTS: LazyLock<Vec<Prompt>> = LazyLock::new(|| prompts(&fixture("greed
 fn load(activations: Activations) -> QuantizedLlama {
     load_quantized(&GGUF, Weights::Native, activations, &Device::flex())
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Every position's logits from the tensor path, `[s, vocab]`.
-fn tensor_logits(model: &QuantizedLlama, ids: &[u32]) -> Vec<f32> {
-    let input = ids_tensor(ids, 1, &model.device());
-    let logits = model.forward_kv(input, 0, &mut |_, k, v| (k, v)).unwrap();
-    logits.into_data().convert::<f32>().try_into_vec().unwrap()
 }
 
 /// The prompt fed at once, then its continuation one token per step (through the cache),
@@ -51,15 +45,10 @@ fn the_decoder_computes_the_tensor_paths_logits() {
     for p in PROMPTS.iter().take(3) {
         let continuation = &p.continuation_ids[..8];
         let seq: Vec<u32> = p.prompt_ids.iter().chain(continuation).copied().collect();
-        let theirs = tensor_logits(&model, &seq);
+        let theirs = all_logits(&model, &seq).unwrap();
         let mut decoder = Decoder::new(&model, seq.len());
         let ours = decoder_logits(&mut decoder, &p.prompt_ids, continuation);
-        assert_eq!(ours.len(), theirs.len());
-        worst = ours
-            .iter()
-            .zip(&theirs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(worst, f32::max);
+        worst = worst.max(shared::max_abs_diff(&ours, &theirs));
         assert_eq!(decoder.len(), seq.len());
     }
     println!("worst logit difference from the tensor path: {worst}");
@@ -103,7 +92,7 @@ fn the_decoder_matches_llama_cpp_teacher_forced() {
     )
     .unwrap();
     println!("decoder, native + q8: {t}");
-    bars::assert_native_q8_parity(&t);
+    shared::assert_native_q8_parity(&t);
 }
 
 /// Greedy generation through the decoder and chapter 07's loop: llama.cpp's tokens up to the

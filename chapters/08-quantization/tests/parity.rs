@@ -6,14 +6,12 @@
 //! teacher-forced in each — the smallest runs that check every fixture prompt in every form.
 //! Free-running decoding is checked in `decoder.rs`, on the decoder `generate` runs.
 
-mod bars;
 #[path = "../../07-real-model/tests/common/mod.rs"]
 mod common;
+mod shared;
 
 use burn::tensor::Device;
-use ch03_transformer_block::CausalLm;
-use ch03_transformer_block::train::ids_tensor;
-use ch07_real_model::parity::{Prompt, prompts, teacher_forced};
+use ch07_real_model::parity::{Prompt, all_logits, prompts, teacher_forced};
 use ch08_quantization::{Activations, Form, QuantizedLlama, Weights, load_quantized};
 use common::{GGUF, MODEL, fixture};
 use std::sync::LazyLock;
@@ -28,19 +26,6 @@ fn load(weights: Weights, activations: Activations) -> QuantizedLlama {
     load_quantized(&GGUF, weights, activations, &Device::flex()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn all_logits(model: &dyn CausalLm, ids: &[u32]) -> Vec<f32> {
-    let logits = model
-        .forward_kv(ids_tensor(ids, 1, &model.device()), 0, &mut |_, k, v| {
-            (k, v)
-        })
-        .unwrap();
-    logits
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
 /// With f32 activations the kernel reads the packed Q4_1 bytes and computes what chapter 07's
 /// model computes from the dequantized f32 matrices on burn's matmul: the same logits at every
 /// position of every prompt, to f32 rounding (measured worst: see the output).
@@ -49,14 +34,9 @@ fn f32_activations_give_chapter_07s_logits() {
     let packed = load(Weights::Native, Activations::F32);
     let mut worst = 0f32;
     for p in PROMPTS.iter().take(4) {
-        let ours = all_logits(&packed, &p.prompt_ids);
-        let theirs = all_logits(&*MODEL, &p.prompt_ids);
-        assert_eq!(ours.len(), theirs.len());
-        worst = ours
-            .iter()
-            .zip(&theirs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(worst, f32::max);
+        let ours = all_logits(&packed, &p.prompt_ids).unwrap();
+        let theirs = all_logits(&*MODEL, &p.prompt_ids).unwrap();
+        worst = worst.max(shared::max_abs_diff(&ours, &theirs));
     }
     println!("worst logit difference from chapter 07's model: {worst}");
     assert!(worst <= 0.02, "{worst}");
@@ -73,7 +53,7 @@ fn f32_activations_give_chapter_07s_logits() {
 fn native_weights_match_llama_cpp_teacher_forced() {
     let t = teacher_forced(&*NATIVE, &PROMPTS, NEAR_TIE).unwrap();
     println!("native: {t}");
-    bars::assert_native_q8_parity(&t);
+    shared::assert_native_q8_parity(&t);
 }
 
 /// Every other form still gives llama.cpp's next token at clear steps; the thresholds are per
