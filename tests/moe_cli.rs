@@ -61,6 +61,15 @@ fn moe_json_reports_load_and_speed() {
     assert!(first(1) > first(0), "{} vs {}", first(1), first(0));
     assert_eq!(v["speed"]["experts"], 4);
     assert!(v["speed"]["moe_s"].as_f64().unwrap() > 0.0);
+    // The routing share is the phases' non-expert time over their total.
+    let p = &v["speed"]["phases"];
+    let phase = |k: &str| p[k].as_f64().unwrap();
+    let overhead = phase("route_s") + phase("dispatch_s") + phase("combine_s");
+    let share = v["speed"]["routing_share"].as_f64().unwrap();
+    assert!(
+        (share - overhead / (overhead + phase("experts_s"))).abs() < 1e-9,
+        "{share}"
+    );
 }
 
 #[test]

@@ -66,9 +66,9 @@ pub fn load_demo(
         top_k: config.top_k,
         tokens,
         capacity_factor: config.capacity_factor,
+        aux_loss: out.aux_loss().into_scalar::<f32>(),
+        z_loss: out.z_loss().into_scalar::<f32>(),
         load: out.load,
-        aux_loss: out.aux_loss.into_scalar::<f32>(),
-        z_loss: out.z_loss.into_scalar::<f32>(),
     })
 }
 
@@ -89,6 +89,8 @@ pub struct SpeedDemo {
     pub dense_total_s: f64,
     /// Phase times of the median MoE run.
     pub phases: PhaseTimes,
+    /// Share of that run spent routing, dispatching and combining (`phases.overhead_share()`).
+    pub routing_share: f64,
 }
 
 /// Median of `runs` timings of the MoE layer (balanced router) and both dense baselines.
@@ -127,6 +129,7 @@ pub fn speed_demo(
         moe_s,
         dense_active_s: time_dense(config.top_k * config.intermediate + shared),
         dense_total_s: time_dense(config.experts * config.intermediate + shared),
+        routing_share: phases.overhead_share(),
         phases,
     })
 }

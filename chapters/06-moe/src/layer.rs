@@ -2,11 +2,11 @@
 //!
 //! ```text
 //! x [b, s, d] ─ flatten ─▶ [n, d]
-//!   route:    logits = x · W_router [n, E]; probs = softmax(logits); top-k experts and weights
-//!   dispatch: group the n·k assignments by expert (first come first served up to capacity),
-//!             gather x's rows in that order: one contiguous block of rows per expert
-//!   experts:  expert e runs ONE SwiGLU over its block (three matmuls of [tokens_e, d])
-//!   combine:  scale each row by its weight, scatter-add back to its token's row
+//!   route:    logits = x · W_router [n, E]; top-k of each row (on the host); weights from
+//!             the chosen logits (softmax over the k, or their share of the full softmax)
+//!   plan:     group the n·k assignments by expert (first come first served up to capacity)
+//!   experts:  for each expert e: gather its tokens' rows [tokens_e, d], ONE SwiGLU over them
+//!             (three matmuls), scale each row by its weight, scatter-add into the token's row
 //!   + shared experts on every token (DeepSeek / Qwen style)
 //! ```
 //!
@@ -14,11 +14,13 @@
 //! `experts`× the parameters of one expert but spends only `top_k`× its FLOPs per token.
 
 use crate::error::MoeError;
-use crate::routing::{DispatchPlan, LoadStats, Scoring, capacity, fractions, plan_dispatch};
+use crate::routing::{
+    DispatchPlan, LoadStats, Scoring, capacity, fractions, plan_dispatch, top_k_per_row,
+};
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use ch03_transformer_block::{SwiGluFfn, SwiGluFfnConfig};
 use serde::Serialize;
 use std::time::Instant;
@@ -144,7 +146,7 @@ pub struct MoeLayer {
 /// around each phase measures that phase's work).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct PhaseTimes {
-    /// Router matmul, softmax, top-k, the choices to the host, the balance losses.
+    /// Router matmul, the logits to the host, top-k, the chosen weights.
     pub route_s: f64,
     /// Grouping by expert and the gather of token rows.
     pub dispatch_s: f64,
@@ -167,14 +169,42 @@ impl PhaseTimes {
 pub struct MoeOutput {
     /// `[b, s, hidden]`: the FFN's contribution (the block adds the residual).
     pub output: Tensor<3>,
-    /// Switch balance loss `N · Σ fᵢ·Pᵢ`, differentiable through `Pᵢ`.
-    pub aux_loss: Tensor<1>,
-    /// Router z-loss (ST-MoE): mean over tokens of `logsumexp(logits)²`; keeps logits small so
-    /// the softmax stays out of its saturated, round-off-prone range.
-    pub z_loss: Tensor<1>,
+    /// `[n, E]`, kept for the training losses.
+    pub router_logits: Tensor<2>,
     pub plan: DispatchPlan,
     pub load: LoadStats,
     pub times: PhaseTimes,
+}
+
+/// The balance losses are computed when asked for, as HF's Mixtral computes its load-balancing
+/// loss only with `output_router_logits`: training adds them to the task loss, inference (and
+/// the layer's timed forward) never pays for them.
+impl MoeOutput {
+    /// Switch balance loss `N · Σ fᵢ·Pᵢ`, differentiable through `Pᵢ` (the mean router
+    /// probability of expert i; `fᵢ` is counted from the plan).
+    pub fn aux_loss(&self) -> Tensor<1> {
+        let e = self.plan.experts;
+        let f: Vec<f32> = fractions(&self.load.tokens_per_expert)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let device = self.router_logits.device();
+        let f = Tensor::<1>::from_data(TensorData::new(f, [e]), &device).reshape([1, e]);
+        let probs = softmax(self.router_logits.clone(), 1);
+        (probs.mean_dim(0) * f).sum() * e as f32
+    }
+
+    /// Router z-loss (ST-MoE): mean over tokens of `logsumexp(logits)²`; keeps logits small so
+    /// the softmax stays out of its saturated, round-off-prone range.
+    pub fn z_loss(&self) -> Tensor<1> {
+        logsumexp(&self.router_logits).powi_scalar(2).mean()
+    }
+}
+
+/// `[n, E]` → `[n, 1]`: `max + ln Σ e^{l − max}`, which cannot overflow.
+fn logsumexp(logits: &Tensor<2>) -> Tensor<2> {
+    let max = logits.clone().max_dim(1);
+    (logits.clone() - max.clone()).exp().sum_dim(1).log() + max
 }
 
 impl MoeLayer {
@@ -208,113 +238,84 @@ impl MoeLayer {
         let mut times = PhaseTimes::default();
         let mut clock = Instant::now();
         let mut lap = |slot: &mut f64| {
-            *slot = clock.elapsed().as_secs_f64();
+            *slot += clock.elapsed().as_secs_f64();
             clock = Instant::now();
         };
 
-        // Route.
-        let x2 = x.reshape([n, d]);
-        let logits = self.router.forward(x2.clone());
-        let probs = softmax(logits.clone(), 1);
-        let (weights, chosen) = match self.config.scoring {
-            Scoring::SoftmaxThenTopK { renormalize } => {
-                let (top, idx) = probs.clone().topk_with_indices(k, 1);
-                let top = if renormalize {
-                    top.clone() / top.sum_dim(1)
-                } else {
-                    top
-                };
-                (top, idx)
-            }
-            Scoring::TopKThenSoftmax => {
-                let (top, idx) = logits.clone().topk_with_indices(k, 1);
-                (softmax(top, 1), idx)
-            }
-        };
-        let chosen_host: Vec<usize> = chosen
-            .into_data()
-            .iter::<i64>()
-            .map(|v| v as usize)
-            .collect();
-        let weights_host: Vec<f32> = weights.to_data().iter::<f32>().collect();
-        lap(&mut times.route_s);
-
-        // Dispatch.
-        let cap = self.config.capacity_factor.map(|f| capacity(n, k, e, f));
-        let plan = plan_dispatch(&chosen_host, &weights_host, k, e, cap);
-        // Row of each slot in the expert-sorted order; dropped slots point one past the end.
-        let m: usize = plan.kept.iter().map(Vec::len).sum();
-        let mut slot_to_row = vec![m as i64; n * k];
-        let tokens: Vec<i64> = (plan.kept.iter().flatten().enumerate())
-            .map(|(row, a)| {
-                slot_to_row[a.slot] = row as i64;
-                a.token as i64
-            })
-            .collect();
+        // Route: logits on the device, the top-k choice on the host (softmax is monotonic, so
+        // the k largest logits are the k largest probabilities; a few comparisons per token),
+        // the chosen weights computed from the chosen logits as a tensor, so the router still
+        // gets the task loss's gradient through them.
+        let x2 = x.reshape([n, d]); // [n, d]
+        let logits = self.router.forward(x2.clone()); // [n, E]
+        let logits_host: Vec<f32> = logits.to_data().iter::<f32>().collect();
+        let chosen_host = top_k_per_row(&logits_host, e, k);
         let index = |v: Vec<i64>| {
             let len = v.len();
             Tensor::<1, Int>::from_data(TensorData::new(v, [len]), &device)
         };
-        let (token_idx, slot_to_row) = (index(tokens), index(slot_to_row));
-        let x_sorted = x2.clone().select(0, token_idx);
+        let chosen = index(chosen_host.iter().map(|&c| c as i64).collect()).reshape([n, k]);
+        let top = logits.clone().gather(1, chosen); // [n, k]
+        let weights = match self.config.scoring {
+            // Renormalised chosen probabilities = a softmax over the chosen logits alone.
+            Scoring::SoftmaxThenTopK { renormalize: true } | Scoring::TopKThenSoftmax => {
+                softmax(top, 1)
+            }
+            // Their share of the full softmax: e^{l - logsumexp(all logits)}.
+            Scoring::SoftmaxThenTopK { renormalize: false } => (top - logsumexp(&logits)).exp(),
+        };
+        let weights_host: Vec<f32> = weights.to_data().iter::<f32>().collect();
+        let weights = weights.reshape([n * k]); // one weight per slot
+        lap(&mut times.route_s);
+
+        // Dispatch plan: the slots grouped by expert (a counting sort on the host).
+        let cap = self.config.capacity_factor.map(|f| capacity(n, k, e, f));
+        let plan = plan_dispatch(&chosen_host, &weights_host, k, e, cap);
         lap(&mut times.dispatch_s);
 
-        // Experts: one SwiGLU call per expert over its contiguous block of rows.
-        let mut parts = Vec::with_capacity(e);
+        // Each expert in turn: gather its tokens' rows, ONE SwiGLU over them, scale each row by
+        // its weight and add it into the token's output row. Working expert by expert keeps
+        // every buffer `tokens_e × d`: no `n·k × d` copy of the input or of the outputs is ever
+        // made (a dropped slot is simply in no expert's list, and adds nothing). The index
+        // tensors are built once, in expert order; each expert reads its range of them.
+        let kept = plan.kept.iter().flatten();
+        let m = plan.kept.iter().map(Vec::len).sum::<usize>();
+        let tokens = index(kept.clone().map(|a| a.token as i64).collect());
+        let slots = index(kept.map(|a| a.slot as i64).collect());
+        let row_weights = weights.select(0, slots).reshape([m, 1]); // [m, 1], expert order
+        let mut routed = Tensor::<2>::zeros([n, d], &device);
         let mut start = 0;
+        lap(&mut times.dispatch_s);
         for (expert, kept) in self.experts.iter().zip(&plan.kept) {
             if kept.is_empty() {
                 continue;
             }
-            let rows = x_sorted.clone().slice([start..start + kept.len(), 0..d]);
-            parts.push(expert.forward(rows.unsqueeze::<3>()).squeeze_dim::<2>(0));
-            start += kept.len();
+            let range = start..start + kept.len();
+            start = range.end;
+            let tokens = tokens.clone().slice(range.clone());
+            let rows = x2.clone().select(0, tokens.clone()); // [tokens_e, d]
+            lap(&mut times.dispatch_s);
+            let y = expert.forward(rows.unsqueeze::<3>()).squeeze_dim::<2>(0);
+            lap(&mut times.experts_s);
+            let w = row_weights.clone().slice([range, 0..1]);
+            routed = routed.select_assign(0, tokens, y * w, IndexingUpdateOp::Add);
+            lap(&mut times.combine_s);
         }
-        let shared = self
-            .shared
-            .as_ref()
-            .map(|f| f.forward(x2.clone().unsqueeze::<3>()).squeeze_dim::<2>(0));
-        lap(&mut times.experts_s);
-
-        // Combine: un-permute the expert outputs back to slot order with one gather (a dropped
-        // slot reads an appended zero row), weight each token's k rows and sum them.
-        let mut y_sorted = if m > 0 {
-            Tensor::cat(parts, 0)
-        } else {
-            Tensor::zeros([0, d], &device)
-        };
-        if !plan.dropped.is_empty() {
-            y_sorted = Tensor::cat(vec![y_sorted, Tensor::zeros([1, d], &device)], 0);
-        }
-        let y_slots = y_sorted.select(0, slot_to_row).reshape([n, k, d]);
-        let routed = (y_slots * weights.reshape([n, k, 1]))
-            .sum_dim(1)
-            .reshape([n, d]);
-        let out = match shared {
-            Some(shared) => shared + routed,
+        let out = match &self.shared {
+            Some(f) => {
+                let shared = f.forward(x2.unsqueeze::<3>()).squeeze_dim::<2>(0);
+                lap(&mut times.experts_s);
+                shared + routed
+            }
             None => routed,
         };
         let output = out.reshape([b, s, d]);
         lap(&mut times.combine_s);
 
-        // Balance losses (reported with routing).
-        let clock_losses = Instant::now();
         let load = plan.load();
-        let f: Vec<f32> = fractions(&load.tokens_per_expert)
-            .iter()
-            .map(|&v| v as f32)
-            .collect();
-        let f = Tensor::<1>::from_data(TensorData::new(f, [e]), &device).reshape([1, e]);
-        let aux_loss = (probs.mean_dim(0) * f).sum() * e as f32;
-        let max = logits.clone().max_dim(1);
-        let lse = (logits - max.clone()).exp().sum_dim(1).log() + max;
-        let z_loss = lse.powi_scalar(2).mean();
-        times.route_s += clock_losses.elapsed().as_secs_f64();
-
         Ok(MoeOutput {
             output,
-            aux_loss,
-            z_loss,
+            router_logits: logits,
             plan,
             load,
             times,

@@ -19,4 +19,6 @@ pub mod routing;
 
 pub use error::MoeError;
 pub use layer::{MoeConfig, MoeLayer, MoeOutput, PhaseTimes, dense_ffn};
-pub use routing::{DispatchPlan, LoadStats, Scoring, capacity, plan_dispatch, switch_aux_loss};
+pub use routing::{
+    DispatchPlan, LoadStats, Scoring, capacity, plan_dispatch, switch_aux_loss, top_k_per_row,
+};

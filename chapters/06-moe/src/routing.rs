@@ -4,6 +4,7 @@
 //! router's choices with tensors and hands them here; tests call these directly too.
 
 use serde::Serialize;
+use std::cmp::Ordering;
 
 /// How the router's scores become the weights of the chosen experts.
 ///
@@ -26,6 +27,39 @@ pub enum Scoring {
 /// 1.0–1.25, GShard with 2.0.
 pub fn capacity(tokens: usize, top_k: usize, experts: usize, capacity_factor: f64) -> usize {
     (capacity_factor * (tokens * top_k) as f64 / experts as f64).ceil() as usize
+}
+
+/// For each row of `scores` (`[tokens, experts]`, row-major), the indices of its `k` largest
+/// scores, largest first (ties: the lower index first, as a stable sort would give):
+/// `[tokens, k]`, row-major. One pass per row keeping the best `k` so far sorted (an insertion
+/// sort of `k` entries): a score below the k-th costs one comparison, so a row costs about
+/// `E` comparisons instead of a sort of all `E`.
+pub fn top_k_per_row(scores: &[f32], experts: usize, k: usize) -> Vec<usize> {
+    assert!(k <= experts && experts > 0 && scores.len().is_multiple_of(experts));
+    let mut chosen = Vec::with_capacity(scores.len() / experts * k);
+    let (mut best, mut best_score) = (vec![0usize; k], vec![f32::NEG_INFINITY; k]);
+    for row in scores.chunks_exact(experts) {
+        let mut len = 0;
+        for (i, &v) in row.iter().enumerate() {
+            if len == k {
+                if k == 0 || v.partial_cmp(&best_score[k - 1]) != Some(Ordering::Greater) {
+                    continue;
+                }
+                len -= 1;
+            }
+            let mut at = len;
+            while at > 0 && v.partial_cmp(&best_score[at - 1]) == Some(Ordering::Greater) {
+                best[at] = best[at - 1];
+                best_score[at] = best_score[at - 1];
+                at -= 1;
+            }
+            best[at] = i;
+            best_score[at] = v;
+            len += 1;
+        }
+        chosen.extend_from_slice(&best[..len]);
+    }
+    chosen
 }
 
 /// One token's claim on one expert: `slot` is `token · top_k + j` for its j-th choice.
@@ -173,4 +207,38 @@ pub fn fractions(tokens_per_expert: &[usize]) -> Vec<f64> {
         .iter()
         .map(|&c| c as f64 / total)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a stable sort of every row by descending score, on rows full of ties (scores
+    /// drawn from 5 values) so the lower-index rule is exercised.
+    #[test]
+    fn top_k_per_row_equals_a_stable_sort() {
+        let (experts, rows) = (64, 200);
+        let mut state = 7u64;
+        let scores: Vec<f32> = (0..experts * rows)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) % 5) as f32 - 2.0
+            })
+            .collect();
+        for k in [1, 2, 8, 64] {
+            let got = top_k_per_row(&scores, experts, k);
+            let want: Vec<usize> = scores
+                .chunks_exact(experts)
+                .flat_map(|row| {
+                    let mut order: Vec<usize> = (0..experts).collect();
+                    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                    order.truncate(k);
+                    order
+                })
+                .collect();
+            assert_eq!(got, want, "k = {k}");
+        }
+    }
 }

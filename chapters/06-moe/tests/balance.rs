@@ -99,7 +99,7 @@ fn aux_loss_is_one_at_uniform_routing_and_grows_with_imbalance() {
             .collect();
         let (layer, x) = constructed(&wants, 4.0, config.clone(), &device);
         let out = layer.forward(x).unwrap();
-        losses.push((out.aux_loss.into_scalar::<f32>(), out.load.clone()));
+        losses.push((out.aux_loss().into_scalar::<f32>(), out.load.clone()));
     }
     let (uniform, load) = &losses[0];
     assert!(
@@ -147,7 +147,7 @@ fn z_loss_is_the_mean_squared_logsumexp() {
         MoeConfig::new(HIDDEN, 8, EXPERTS, 1),
         &device,
     );
-    let z = layer.forward(x).unwrap().z_loss.into_scalar::<f32>() as f64;
+    let z = layer.forward(x).unwrap().z_loss().into_scalar::<f32>() as f64;
     // Each token: logits (4, 0, 0, 0) → logsumexp = ln(e⁴ + 3).
     let lse = (4f64.exp() + 3.0).ln();
     assert!((z - lse * lse).abs() < 1e-4, "{z} vs {}", lse * lse);

@@ -1,5 +1,6 @@
 //! The layer against independent per-token loops, and the dense FFN it replaces.
 
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Tensor};
 use ch06_moe::reference::{MoeWeights, moe_per_token, to_array2};
 use ch06_moe::{MoeConfig, MoeError, Scoring};
@@ -80,26 +81,49 @@ fn every_scoring_convention_and_shared_experts_match_the_loops() {
     }
 }
 
+/// The layer picks experts by the largest *logits* and weighs them with a softmax over the
+/// chosen logits. That rests on two facts checked here with burn's own ops, independently of
+/// the layer: softmax is monotonic (top-k of the probabilities = top-k of the logits), and the
+/// renormalised chosen probabilities equal a softmax over the chosen logits alone. Then the
+/// layer's per-slot weights are compared with the softmax-first definition.
 #[test]
 fn softmax_then_renormalised_top_k_equals_top_k_then_softmax() {
     let device = device(11);
-    let config = MoeConfig::new(32, 16, 8, 3);
+    let (n, e, k) = (32, 8, 3);
+    let logits = Tensor::<2>::random([n, e], Distribution::Normal(0.0, 2.0), &device);
+    let (top_p, idx_p) = softmax(logits.clone(), 1).topk_with_indices(k, 1);
+    let renormalised = top_p.clone() / top_p.sum_dim(1);
+    let (top_l, idx_l) = logits.topk_with_indices(k, 1);
+    assert_eq!(idx_p.to_data(), idx_l.to_data());
+    let diff = (renormalised.clone() - softmax(top_l, 1)).abs().max();
+    assert!(diff.into_scalar::<f32>() < 1e-6);
+
+    // The layer's weights, slot by slot, against softmax → top-k → renormalise of its logits.
+    let config = MoeConfig::new(32, 16, e, k);
     let layer = config.init(&device).unwrap();
-    let x = input(32, 32, &device);
+    let x = input(n, 32, &device);
     let a = layer.forward(x.clone()).unwrap();
-    let mut b_layer = layer.clone();
-    b_layer.config.scoring = Scoring::TopKThenSoftmax;
-    let b = b_layer.forward(x.clone()).unwrap();
-    let (a, b) = (
-        to_array2(a.output.reshape([32, 32])),
-        to_array2(b.output.reshape([32, 32])),
-    );
-    assert!(max_rel_diff(&a, &b) < 1e-5);
+    let (top, _) = softmax(a.router_logits.clone(), 1).topk_with_indices(k, 1);
+    let expected: Vec<f32> = (top.clone() / top.sum_dim(1)).to_data().iter().collect();
+    let mut slots: Vec<_> = a.plan.kept.iter().flatten().collect();
+    slots.sort_by_key(|s| s.slot);
+    assert_eq!(slots.len(), n * k);
+    for (slot, want) in slots.iter().zip(&expected) {
+        assert!(
+            (slot.weight - want).abs() < 1e-6,
+            "slot {}: {} vs {want}",
+            slot.slot,
+            slot.weight
+        );
+    }
     // Without renormalisation the weights sum to less than 1: a different layer.
     let mut c_layer = layer.clone();
     c_layer.config.scoring = Scoring::SoftmaxThenTopK { renormalize: false };
     let c = c_layer.forward(x).unwrap();
-    let c = to_array2(c.output.reshape([32, 32]));
+    let (a, c) = (
+        to_array2(a.output.reshape([n, 32])),
+        to_array2(c.output.reshape([n, 32])),
+    );
     assert!(max_rel_diff(&c, &a) > 0.1);
 }
 
