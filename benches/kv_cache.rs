@@ -8,14 +8,14 @@
 //! `KV_BENCH_MAX_NEW=200` caps the new-token counts (default 1000) for a quicker run;
 //! `KV_BENCH_CACHES=concat,prealloc` and `KV_BENCH_MODELS=gpt2-small` re-measure a subset.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use ch03_transformer_block::{LlamaConfig, LlamaModel, param_counts, presets};
 use ch04_kv_cache::{
-    BlockPool, ConcatCache, KvCache, Overflow, PagedCache, PreallocCache, generate_cached,
-    generate_no_cache, kv_bytes_formula,
+    BlockPool, CacheError, ConcatCache, KvCache, Overflow, PagedCache, PreallocCache,
+    generate_cached, generate_no_cache, kv_bytes_formula,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use llm_workbench::alloc::{CountingAlloc, measure};
+use llm_workbench::alloc::{CountingAlloc, allocated_so_far, measure};
 use llm_workbench::bench::bytes_of;
 use llm_workbench::records::{Record, Throughput as Rate, latest_limits, records_dir};
 use llm_workbench::table::{Table, bytes, thousands};
@@ -69,16 +69,63 @@ fn make_cache(kind: &str, c: &LlamaConfig, tokens: usize, device: &Device) -> Bo
     }
 }
 
-/// One decode of `new` tokens; returns the KV bytes the cache held.
-fn decode(model: &LlamaModel, c: &LlamaConfig, kind: &str, new: usize, device: &Device) -> usize {
+/// A cache that counts the bytes its own `update` allocates: the copies it makes to store this
+/// step's K/V and hand back all of them (concatenation's `cat`, a gather), apart from the
+/// model's activations.
+struct Counted<'a> {
+    inner: &'a mut dyn KvCache,
+    update_bytes: u64,
+}
+
+impl KvCache for Counted<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn tokens(&self) -> usize {
+        self.inner.tokens()
+    }
+    fn reserve(&mut self, new_tokens: usize) -> Result<(), CacheError> {
+        self.inner.reserve(new_tokens)
+    }
+    fn update(&mut self, layer: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let before = allocated_so_far().unwrap_or(0);
+        let out = self.inner.update(layer, k, v);
+        self.update_bytes += allocated_so_far().unwrap_or(0) - before;
+        out
+    }
+    fn commit(&mut self, new_tokens: usize) {
+        self.inner.commit(new_tokens)
+    }
+    fn kv_bytes(&self) -> usize {
+        self.inner.kv_bytes()
+    }
+    fn max_tokens_per_step(&self) -> usize {
+        self.inner.max_tokens_per_step()
+    }
+}
+
+/// One decode of `new` tokens; returns the KV bytes the cache held and the bytes its updates
+/// allocated.
+fn decode(
+    model: &LlamaModel,
+    c: &LlamaConfig,
+    kind: &str,
+    new: usize,
+    device: &Device,
+) -> (usize, u64) {
     let p = prompt(c.vocab_size);
     if kind == "none" {
-        generate_no_cache(model, &p, new).expect("fits").kv_bytes
+        (generate_no_cache(model, &p, new).expect("fits").kv_bytes, 0)
     } else {
         let mut cache = make_cache(kind, c, PROMPT + new, device);
-        generate_cached(model, cache.as_mut(), &p, new)
+        let mut counted = Counted {
+            inner: cache.as_mut(),
+            update_bytes: 0,
+        };
+        let kv = generate_cached(model, &mut counted, &p, new)
             .expect("fits")
-            .kv_bytes
+            .kv_bytes;
+        (kv, counted.update_bytes)
     }
 }
 
@@ -119,6 +166,9 @@ fn measure_all(_: &mut Criterion) {
         "× none",
         "roofline tok/s",
         "% roofline",
+        "KV read/token",
+        "cache copies/token",
+        "allocated/token",
         "KV held",
         "KV formula",
         "KV alloc",
@@ -134,9 +184,15 @@ fn measure_all(_: &mut Criterion) {
             config.kv_heads(),
             config.head_dim(),
         );
-        // Weights a decode step streams: every matmul weight once (the tied embedding again as
-        // the LM head), f32.
+        // Bytes a decode step must move, besides the KV it reads: every matmul weight once (the
+        // tied embedding again as the LM head), f32, and the logits it writes.
         let weight_bytes = 4.0 * param_counts(&config).matmul_weights(&config) as f64;
+        let logit_bytes = 4.0 * config.vocab_size as f64;
+        println!(
+            "{name}: per token {} of weights + {} of logits + the KV at the mean context",
+            bytes(weight_bytes),
+            bytes(logit_bytes)
+        );
         decode(&model, &config, "prealloc", 8, &device); // warm up
         let mut none_rate = std::collections::HashMap::new();
         for new in new_token_counts() {
@@ -144,11 +200,12 @@ fn measure_all(_: &mut Criterion) {
                 if kind == "none" && new > 200 || !selected("KV_BENCH_CACHES", kind) {
                     continue; // no cache is quadratic: minutes on the large model, adds nothing
                 }
-                let ((kv_held, secs), stats) = measure(|| {
+                let (((kv_held, cache_bytes), secs), stats) = measure(|| {
                     let t = Instant::now();
-                    let kv_held = decode(&model, &config, kind, new, &device);
-                    (kv_held, t.elapsed().as_secs_f64())
+                    let held = decode(&model, &config, kind, new, &device);
+                    (held, t.elapsed().as_secs_f64())
                 });
+                let cache_copies = cache_bytes as f64 / new as f64;
                 let rate = new as f64 / secs;
                 if kind == "none" {
                     none_rate.insert(new, rate);
@@ -163,12 +220,16 @@ fn measure_all(_: &mut Criterion) {
                     .flatten()
                     .map(|s| s.peak_bytes);
                 let mean_context = PROMPT + new / 2;
-                let streamed = weight_bytes
-                    + if kind == "none" {
-                        0.0
-                    } else {
-                        kv_bytes_formula(l, kv, d, 4, mean_context) as f64
-                    };
+                let kv_read = if kind == "none" {
+                    0.0
+                } else {
+                    kv_bytes_formula(l, kv, d, 4, mean_context) as f64
+                };
+                let streamed = weight_bytes + logit_bytes + kv_read;
+                // Everything the decode's operations wrote into fresh buffers, per new token:
+                // activations and logits for every cache, plus whatever copies of the KV a
+                // cache makes (concatenation's `cat`, a gather).
+                let allocated = stats.map(|s| s.total_bytes as f64 / new as f64);
                 let roofline = gb_s.map(|g| g * 1e9 / streamed);
                 table.row([
                     name.to_string(),
@@ -182,6 +243,9 @@ fn measure_all(_: &mut Criterion) {
                     roofline
                         .filter(|_| kind != "none")
                         .map_or("-".into(), |r| format!("{:.0}%", 100.0 * rate / r)),
+                    bytes(kv_read),
+                    bytes(cache_copies),
+                    allocated.map_or("-".into(), bytes),
                     bytes(kv_held as f64),
                     bytes(formula as f64),
                     alloc_kv.map_or("-".into(), |b| bytes(b as f64)),
@@ -197,6 +261,10 @@ fn measure_all(_: &mut Criterion) {
                     "kv_bytes": kv_held, "kv_bytes_formula": formula,
                     "kv_bytes_allocated": alloc_kv,
                     "bytes_streamed_per_token": streamed,
+                    "weight_bytes_per_token": weight_bytes, "kv_bytes_read_per_token": kv_read,
+                    "logit_bytes_per_token": logit_bytes,
+                    "bytes_allocated_per_token": allocated,
+                    "cache_copy_bytes_per_token": cache_copies,
                     "roofline_tokens_per_s": roofline,
                 });
                 Record::new(

@@ -64,6 +64,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
+/// Bytes allocated since the program started (freed or not), for counting what one part of a
+/// measured closure allocates without disturbing [`measure`]'s peak. `None` when
+/// [`CountingAlloc`] is not the global allocator.
+pub fn allocated_so_far() -> Option<u64> {
+    INSTALLED.load(Relaxed).then(|| TOTAL.load(Relaxed))
+}
+
 /// What a closure allocated: `peak_bytes` is the most it held above what was live when it
 /// started; `total_bytes` is everything it asked for, freed or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -16,6 +16,7 @@
 //! repeated for the `heads / kv_heads` query heads that share it, *after* the cache, so the
 //! cache holds only `kv_heads` heads.
 
+use crate::linear::linear;
 use crate::rope::{Llama3RopeScaling, Rope, RopeStyle};
 use burn::config::Config;
 use burn::module::Module;
@@ -138,9 +139,9 @@ pub struct Qkv {
 impl SelfAttention {
     /// Projects `x: [b, s, hidden]` at positions `start..start+s` and rotates q and k.
     pub fn project(&self, x: Tensor<3>, start: usize) -> Qkv {
-        let q = split_heads(self.q_proj.forward(x.clone()), self.heads);
-        let k = split_heads(self.k_proj.forward(x.clone()), self.kv_heads);
-        let v = split_heads(self.v_proj.forward(x), self.kv_heads);
+        let q = split_heads(linear(&self.q_proj, x.clone()), self.heads);
+        let k = split_heads(linear(&self.k_proj, x.clone()), self.kv_heads);
+        let v = split_heads(linear(&self.v_proj, x), self.kv_heads);
         Qkv {
             q: self.rope.apply(q, start, RopeStyle::SplitHalves),
             k: self.rope.apply(k, start, RopeStyle::SplitHalves),
@@ -177,7 +178,7 @@ impl SelfAttention {
 
     /// The heads' results `[b, heads, s, d]` side by side and through `o_proj`: `[b, s, hidden]`.
     pub fn output(&self, context: Tensor<4>) -> Tensor<3> {
-        self.o_proj.forward(merge_heads(context))
+        linear(&self.o_proj, merge_heads(context))
     }
 
     /// Self-attention over `x: [b, s, hidden]` at positions `start..start+s`, no cache.

@@ -17,6 +17,8 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use crate::linear::linear;
+
 #[derive(Config, Debug)]
 pub struct SwiGluFfnConfig {
     pub hidden: usize,
@@ -55,7 +57,7 @@ pub struct SwiGluFfn {
 
 impl SwiGluFfn {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = silu(linear(&self.gate_proj, x.clone()));
+        linear(&self.down_proj, gate * linear(&self.up_proj, x))
     }
 }

@@ -4,7 +4,8 @@
 //! Read in this order:
 //! 1. [`norm`]: RMSNorm (and LayerNorm for contrast).
 //! 2. [`rope`]: rotary position embedding in both conventions, and the permutation between them.
-//! 3. [`ffn`]: the SwiGLU feed-forward.
+//! 3. [`ffn`]: the SwiGLU feed-forward. Its products, like every projection's, go through
+//!    [`linear`], which splits a decode step's one-row products across the backend's threads.
 //! 4. [`attention`]: causal self-attention with RoPE at absolute positions, split into
 //!    `project` and `attend` so a KV cache can sit between them.
 //! 5. [`block`]: the pre-norm decoder block.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod ffn;
 pub mod hf;
+pub mod linear;
 pub mod model;
 pub mod norm;
 pub mod params;

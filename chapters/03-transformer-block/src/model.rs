@@ -13,6 +13,7 @@ use crate::attention::{Qkv, SelfAttention, SelfAttentionConfig};
 use crate::block::DecoderBlock;
 use crate::config::LlamaConfig;
 use crate::error::{ConfigError, ModelError};
+use crate::linear::{linear, matmul_rows_transposed};
 use crate::norm::{RmsNorm, RmsNormConfig};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
@@ -188,13 +189,12 @@ impl LlamaModel {
     /// and the logits are transposed.
     pub fn head(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(x),
+            Some(head) => linear(head, x),
             None => {
                 let [b, s, hidden] = x.dims();
                 let e = self.embed_tokens.weight.val(); // [vocab, hidden]
                 let vocab = e.dims()[0];
-                let logits = e.matmul(x.reshape([b * s, hidden]).transpose()); // [vocab, b·s]
-                logits.transpose().reshape([b, s, vocab])
+                matmul_rows_transposed(x.reshape([b * s, hidden]), e).reshape([b, s, vocab])
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Paged KV cache in the style of vLLM's PagedAttention.
 //!
 //! A [`BlockPool`] owns, per layer, one K and one V tensor of `num_blocks` fixed-size blocks
-//! (`[num_blocks, kv_heads, block_size, head_dim]`, default 16 tokens a block). A sequence
+//! (default 16 tokens a block), laid out `[1, kv_heads, num_blocks · block_size, head_dim]`:
+//! block `b` is the rows `b·block_size ..` of every head. A sequence
 //! owns no storage of its own, only a *block table*: the pool block holding its positions
 //! `0..16`, then `16..32`, … Blocks are taken from the pool's free list as the sequence grows
 //! (one at a time, when the last one is full) and returned when it finishes (on drop).
@@ -12,12 +13,17 @@
 //! last block (internal fragmentation), and any free block can serve any sequence (no external
 //! fragmentation). [`crate::serving`] measures what that buys.
 //!
-//! Attention reads a sequence's keys by gathering its blocks (`select` on the block ids) into a
-//! contiguous tensor; a fused paged-attention kernel would read the blocks in place instead.
+//! Attention needs a sequence's keys as one `[1, kv_heads, tokens, head_dim]` tensor. Blocks
+//! with consecutive ids are consecutive rows of every head, so a *run* of them is a view of the
+//! pool (`narrow`, no copy), strided between heads exactly like the pre-allocated cache's
+//! buffer. A sequence whose table is one run — a lone sequence on its pool, or any sequence
+//! whose blocks happened to be free in order — is read in place; a table of several runs is
+//! read with one concatenation of the runs (a copy of its KV, as `cat` makes). A fused
+//! paged-attention kernel (vLLM) reads scattered blocks in place too.
 
 use crate::cache::{KvCache, tensor_bytes};
 use crate::error::CacheError;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -74,7 +80,7 @@ impl BlockPool {
         }
         let (k, v) = crate::cache::zeroed_layers(
             layers,
-            [num_blocks, kv_heads, block_size, head_dim],
+            [1, kv_heads, num_blocks * block_size, head_dim],
             device,
         );
         Ok(BlockPool {
@@ -187,22 +193,16 @@ impl PagedCache {
             pool.k[layer].as_ref().expect("present"),
             pool.v[layer].as_ref().expect("present"),
         );
-        let ids = self.table_ids(&k.device());
+        let bs = pool.block_size;
         (
-            Self::gather(k, &ids, self.tokens),
-            Self::gather(v, &ids, self.tokens),
+            Self::gather(k, &self.table, bs, self.tokens),
+            Self::gather(v, &self.table, bs, self.tokens),
         )
     }
 
-    /// The block table as an index tensor, for `select`.
-    fn table_ids(&self, device: &Device) -> Tensor<1, Int> {
-        Tensor::from_data(
-            TensorData::new(
-                self.table.iter().map(|&b| b as i64).collect::<Vec<_>>(),
-                [self.table.len()],
-            ),
-            device,
-        )
+    /// Runs of consecutive block ids in the table, as `(first block, blocks)`.
+    pub fn runs(&self) -> Vec<(usize, usize)> {
+        runs(&self.table)
     }
 
     /// Unused slots in this sequence's last block.
@@ -210,7 +210,8 @@ impl PagedCache {
         self.table.len() * self.pool.borrow().block_size - self.tokens
     }
 
-    /// Writes `new` (`[1, kv, s, d]`) at positions `at..at+s` of the blocks in `table`.
+    /// Writes `new` (`[1, kv, s, d]`) at positions `at..at+s` of the blocks in `table`, in
+    /// place (`slice_assign` on a buffer nothing else holds).
     fn scatter(
         store: Tensor<4>,
         new: Tensor<4>,
@@ -225,8 +226,9 @@ impl PagedCache {
             let pos = at + i;
             let (block, offset) = (table[pos / bs], pos % bs);
             let len = (bs - offset).min(s - i);
+            let row = block * bs + offset;
             store = store.slice_assign(
-                [block..block + 1, 0..h, offset..offset + len, 0..d],
+                [0..1, 0..h, row..row + len, 0..d],
                 new.clone().narrow(2, i, len),
             );
             i += len;
@@ -234,17 +236,32 @@ impl PagedCache {
         store
     }
 
-    /// The first `tokens` positions of the sequence, gathered from its blocks: `[1, kv, tokens, d]`.
-    fn gather(store: &Tensor<4>, ids: &Tensor<1, Int>, tokens: usize) -> Tensor<4> {
-        let [_, h, bs, d] = store.dims();
-        let n = ids.dims()[0];
-        store
-            .clone()
-            .select(0, ids.clone()) // [n, h, bs, d]
-            .swap_dims(0, 1) // [h, n, bs, d]
-            .reshape([1, h, n * bs, d])
-            .narrow(2, 0, tokens)
+    /// The first `tokens` positions of the sequence: `[1, kv, tokens, d]`. One run of blocks is
+    /// a view of the pool; several are concatenated (one copy).
+    fn gather(store: &Tensor<4>, table: &[usize], bs: usize, tokens: usize) -> Tensor<4> {
+        let views: Vec<Tensor<4>> = runs(table)
+            .into_iter()
+            .map(|(first, blocks)| store.clone().narrow(2, first * bs, blocks * bs))
+            .collect();
+        let all = if views.len() == 1 {
+            views.into_iter().next().expect("one run")
+        } else {
+            Tensor::cat(views, 2)
+        };
+        all.narrow(2, 0, tokens)
     }
+}
+
+/// Maximal runs of consecutive ids in `table`, as `(first id, length)`.
+fn runs(table: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &block in table {
+        match out.last_mut() {
+            Some((first, len)) if *first + *len == block => *len += 1,
+            _ => out.push((block, 1)),
+        }
+    }
+    out
 }
 
 impl KvCache for PagedCache {
@@ -278,7 +295,6 @@ impl KvCache for PagedCache {
         let mut pool = self.pool.borrow_mut();
         let bs = pool.block_size;
         let total = self.tokens + k.dims()[2];
-        let ids = self.table_ids(&k.device());
         let ks = Self::scatter(
             pool.k[layer].take().expect("present"),
             k,
@@ -294,8 +310,8 @@ impl KvCache for PagedCache {
             bs,
         );
         let out = (
-            Self::gather(&ks, &ids, total),
-            Self::gather(&vs, &ids, total),
+            Self::gather(&ks, &self.table, bs, total),
+            Self::gather(&vs, &self.table, bs, total),
         );
         pool.k[layer] = Some(ks);
         pool.v[layer] = Some(vs);
@@ -318,5 +334,17 @@ impl Drop for PagedCache {
         pool.free.append(&mut self.table);
         pool.tokens_stored -= self.tokens;
         pool.sequences -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn runs_of_consecutive_blocks() {
+        assert_eq!(runs(&[3, 4, 5, 9, 10, 2]), vec![(3, 3), (9, 2), (2, 1)]);
+        assert_eq!(runs(&[0, 1, 2, 3]), vec![(0, 4)]);
+        assert_eq!(runs(&[]), vec![]);
     }
 }
