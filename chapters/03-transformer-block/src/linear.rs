@@ -28,51 +28,68 @@ pub const SPLIT_K_MAX_ROWS: usize = 4;
 /// (measured on chapter 04's small model, whose 256-wide matrices decoded 45% slower split).
 pub const SPLIT_K_MIN_WEIGHTS: usize = 1 << 19;
 
-/// One slice per thread of the backend's pool, when the weights are big enough and `k` divides
-/// evenly into slices of at least 64.
+/// One slice per thread of the backend's pool, when the weights are big enough and each slice
+/// keeps at least 64 of `k`'s columns.
 fn split_parts(rows: usize, k: usize, n: usize) -> Option<usize> {
     let parts = rayon::current_num_threads();
     let worth_it = rows <= SPLIT_K_MAX_ROWS && k * n >= SPLIT_K_MIN_WEIGHTS;
-    (parts > 1 && worth_it && k.is_multiple_of(parts) && k / parts >= 64).then_some(parts)
+    (parts > 1 && worth_it && k / parts >= 64).then_some(parts)
 }
 
-/// `Σ_i partial(i, x[:, slice i])` over `parts` slices of `x`'s `k` columns, each partial
-/// product on its own thread.
+/// `Σ_i partial(start_i, len_i, x[:, start_i .. start_i + len_i])` over `parts` slices of
+/// `x`'s `k` columns (as even as `k` allows), each partial product on its own thread.
 fn split_k(
     x: Tensor<2>,
     parts: usize,
-    partial: impl Fn(usize, Tensor<2>) -> Tensor<2> + Sync,
+    partial: impl Fn(usize, usize, Tensor<2>) -> Tensor<2> + Sync,
 ) -> Tensor<2> {
-    let kp = x.dims()[1] / parts;
+    let k = x.dims()[1];
     (0..parts)
         .into_par_iter()
-        .map(|i| partial(i, x.clone().narrow(1, i * kp, kp))) // [m, k/P] each
+        .map(|i| {
+            let (start, end) = (i * k / parts, (i + 1) * k / parts);
+            partial(start, end - start, x.clone().narrow(1, start, end - start))
+        })
         .reduce_with(|a, b| a + b)
         .expect("at least one slice")
 }
 
-/// `x · w` for `x: [m, k]`, `w: [k, n]`; split along `k` when `m` is small. Slice `i` of `w`
-/// is its rows `i·k/P ..`: contiguous, a view.
+/// `x · w` over `parts` slices of `k`: slice `i` of `w` is a block of its rows, a view.
+fn matmul_split(x: Tensor<2>, w: Tensor<2>, parts: usize) -> Tensor<2> {
+    split_k(x, parts, |start, len, x_i| {
+        x_i.matmul(w.clone().narrow(0, start, len))
+    })
+}
+
+/// `x · eᵀ` over `parts` slices of `k`: slice `i` of `e` is a block of its columns, a strided
+/// view, multiplied as `(e_i · x_iᵀ)ᵀ` so `e` is read as stored.
+fn matmul_transposed_split(x: Tensor<2>, e: Tensor<2>, parts: usize) -> Tensor<2> {
+    split_k(x, parts, |start, len, x_i| {
+        transposed_product(x_i, e.clone().narrow(1, start, len))
+    })
+}
+
+/// `(e · xᵀ)ᵀ`: the backend reads `e` as stored and transposes only the small `x` and result.
+fn transposed_product(x: Tensor<2>, e: Tensor<2>) -> Tensor<2> {
+    e.matmul(x.transpose()).transpose()
+}
+
+/// `x · w` for `x: [m, k]`, `w: [k, n]`; split along `k` when `m` is small.
 pub fn matmul_rows(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
     let [m, k] = x.dims();
     match split_parts(m, k, w.dims()[1]) {
-        Some(p) => split_k(x, p, |i, x_i| {
-            x_i.matmul(w.clone().narrow(0, i * k / p, k / p))
-        }),
+        Some(parts) => matmul_split(x, w, parts),
         None => x.matmul(w),
     }
 }
 
 /// `x · eᵀ` for `x: [m, k]` and `e: [n, k]` stored row by row (a tied embedding), reading `e`
-/// as stored: `(e · xᵀ)ᵀ`, and slice `i` is `e`'s columns `i·k/P ..`, a strided view.
+/// as stored (written `x · eᵀ`, the backend would materialise the transpose of `e`).
 pub fn matmul_rows_transposed(x: Tensor<2>, e: Tensor<2>) -> Tensor<2> {
     let [m, k] = x.dims();
-    let product = |e: Tensor<2>, x: Tensor<2>| e.matmul(x.transpose()).transpose(); // [m, n]
     match split_parts(m, k, e.dims()[0]) {
-        Some(p) => split_k(x, p, |i, x_i| {
-            product(e.clone().narrow(1, i * k / p, k / p), x_i)
-        }),
-        None => product(e, x),
+        Some(parts) => matmul_transposed_split(x, e, parts),
+        None => transposed_product(x, e),
     }
 }
 
@@ -100,42 +117,33 @@ mod tests {
         (a - b).abs().max().into_scalar::<f32>() / scale
     }
 
-    /// Split into 4 slices whatever this machine's thread count, against burn's unsplit matmul
-    /// (f32 sums in another order: 1e-5 relative).
+    /// The split products against burn's unsplit matmul (f32 sums in another order: 1e-5
+    /// relative): 4 and 3 slices (3 does not divide k, so the slices are uneven) whatever this
+    /// machine's thread count, then the public entry points on weights big enough to be split
+    /// wherever there is more than one thread.
     #[test]
     fn split_k_equals_the_unsplit_product() {
         let device = Device::flex();
         device.seed(3);
-        let n = Distribution::Normal(0.0, 1.0);
-        let (k, cols) = (256, 96);
-        let w = Tensor::<2>::random([k, cols], n, &device);
-        let e = Tensor::<2>::random([cols, k], n, &device);
+        let normal = Distribution::Normal(0.0, 1.0);
+        let (k, n) = (1024, 512); // k · n = SPLIT_K_MIN_WEIGHTS
+        let w = Tensor::<2>::random([k, n], normal, &device);
+        let e = Tensor::<2>::random([n, k], normal, &device);
         for m in [1, 3] {
-            let x = Tensor::<2>::random([m, k], n, &device);
-            let split = split_k(x.clone(), 4, |i, x_i| {
-                x_i.matmul(w.clone().narrow(0, i * 64, 64))
-            });
-            assert!(max_rel_diff(split, x.clone().matmul(w.clone())) < 1e-5);
-            let split = split_k(x.clone(), 4, |i, x_i| {
-                e.clone()
-                    .narrow(1, i * 64, 64)
-                    .matmul(x_i.transpose())
-                    .transpose()
-            });
-            assert!(max_rel_diff(split, x.clone().matmul(e.clone().transpose())) < 1e-5);
-            // The public entry points, split or not on this machine, agree too.
-            assert!(
-                max_rel_diff(
-                    matmul_rows(x.clone(), w.clone()),
-                    x.clone().matmul(w.clone())
-                ) < 1e-5
+            let x = Tensor::<2>::random([m, k], normal, &device);
+            let (plain, plain_t) = (
+                x.clone().matmul(w.clone()),
+                x.clone().matmul(e.clone().transpose()),
             );
-            assert!(
-                max_rel_diff(
-                    matmul_rows_transposed(x.clone(), e.clone()),
-                    x.matmul(e.clone().transpose())
-                ) < 1e-5
-            );
+            for parts in [4, 3] {
+                assert!(
+                    max_rel_diff(matmul_split(x.clone(), w.clone(), parts), plain.clone()) < 1e-5
+                );
+                let split_t = matmul_transposed_split(x.clone(), e.clone(), parts);
+                assert!(max_rel_diff(split_t, plain_t.clone()) < 1e-5);
+            }
+            assert!(max_rel_diff(matmul_rows(x.clone(), w.clone()), plain) < 1e-5);
+            assert!(max_rel_diff(matmul_rows_transposed(x, e.clone()), plain_t) < 1e-5);
         }
     }
 }

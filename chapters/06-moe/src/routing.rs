@@ -1,7 +1,8 @@
 //! The host-side bookkeeping of routing, as pure functions over plain numbers: which tokens
 //! each expert takes (in token order) and which it drops at capacity, the load statistics of a
 //! batch, and the Switch-Transformer balance loss. The layer ([`crate::layer`]) computes the
-//! router's choices with tensors and hands them here; tests call these directly too.
+//! router's logits with tensors, picks each token's experts here ([`top_k_per_row`]) and plans
+//! the dispatch here; tests call these directly too.
 
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -31,7 +32,7 @@ pub fn capacity(tokens: usize, top_k: usize, experts: usize, capacity_factor: f6
 
 /// For each row of `scores` (`[tokens, experts]`, row-major), the indices of its `k` largest
 /// scores, largest first (ties: the lower index first, as a stable sort would give):
-/// `[tokens, k]`, row-major. One pass per row keeping the best `k` so far sorted (an insertion
+/// `[tokens, k]`, row-major. (A row holding NaN has no order; its picks are unspecified.) One pass per row keeping the best `k` so far sorted (an insertion
 /// sort of `k` entries): a score below the k-th costs one comparison, so a row costs about
 /// `E` comparisons instead of a sort of all `E`.
 pub fn top_k_per_row(scores: &[f32], experts: usize, k: usize) -> Vec<usize> {

@@ -179,3 +179,25 @@ fn bad_configs_are_named_errors() {
         Err(MoeError::RouterShape { .. })
     ));
 }
+
+/// The top-k is chosen on the host, but the weights are computed from the chosen logits as
+/// tensors: the task loss alone (no balance loss) must reach the router's weight.
+#[test]
+fn the_task_loss_reaches_the_router_through_the_weights() {
+    let device = Device::flex().autodiff();
+    for scoring in [
+        Scoring::SoftmaxThenTopK { renormalize: true },
+        Scoring::SoftmaxThenTopK { renormalize: false },
+    ] {
+        let layer = MoeConfig::new(16, 8, 4, 2)
+            .with_scoring(scoring)
+            .init(&device)
+            .unwrap();
+        let x = Tensor::<3>::random([1, 8, 16], Distribution::Normal(0.0, 1.0), &device);
+        let out = layer.forward(x).unwrap();
+        let grads = out.output.powi_scalar(2).sum().backward();
+        let g = layer.router.weight.val().grad(&grads);
+        let g = g.expect("the router weight has a gradient");
+        assert!(g.abs().sum().into_scalar::<f32>() > 0.0, "{scoring:?}");
+    }
+}
