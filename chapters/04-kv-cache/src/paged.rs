@@ -193,16 +193,11 @@ impl PagedCache {
             pool.k[layer].as_ref().expect("present"),
             pool.v[layer].as_ref().expect("present"),
         );
-        let bs = pool.block_size;
+        let (runs, bs) = (runs(&self.table), pool.block_size);
         (
-            Self::gather(k, &self.table, bs, self.tokens),
-            Self::gather(v, &self.table, bs, self.tokens),
+            Self::gather(k, &runs, bs, self.tokens),
+            Self::gather(v, &runs, bs, self.tokens),
         )
-    }
-
-    /// Runs of consecutive block ids in the table, as `(first block, blocks)`.
-    pub fn runs(&self) -> Vec<(usize, usize)> {
-        runs(&self.table)
     }
 
     /// Unused slots in this sequence's last block.
@@ -238,10 +233,11 @@ impl PagedCache {
 
     /// The first `tokens` positions of the sequence: `[1, kv, tokens, d]`. One run of blocks is
     /// a view of the pool; several are concatenated (one copy).
-    fn gather(store: &Tensor<4>, table: &[usize], bs: usize, tokens: usize) -> Tensor<4> {
-        let views: Vec<Tensor<4>> = runs(table)
-            .into_iter()
-            .map(|(first, blocks)| store.clone().narrow(2, first * bs, blocks * bs))
+    /// `runs` are the table's runs of consecutive blocks ([`runs`]).
+    fn gather(store: &Tensor<4>, runs: &[(usize, usize)], bs: usize, tokens: usize) -> Tensor<4> {
+        let views: Vec<Tensor<4>> = runs
+            .iter()
+            .map(|&(first, blocks)| store.clone().narrow(2, first * bs, blocks * bs))
             .collect();
         let all = if views.len() == 1 {
             views.into_iter().next().expect("one run")
@@ -309,9 +305,10 @@ impl KvCache for PagedCache {
             self.tokens,
             bs,
         );
+        let runs = runs(&self.table);
         let out = (
-            Self::gather(&ks, &self.table, bs, total),
-            Self::gather(&vs, &self.table, bs, total),
+            Self::gather(&ks, &runs, bs, total),
+            Self::gather(&vs, &runs, bs, total),
         );
         pool.k[layer] = Some(ks);
         pool.v[layer] = Some(vs);

@@ -32,18 +32,22 @@ pub fn capacity(tokens: usize, top_k: usize, experts: usize, capacity_factor: f6
 
 /// For each row of `scores` (`[tokens, experts]`, row-major), the indices of its `k` largest
 /// scores, largest first (ties: the lower index first, as a stable sort would give):
-/// `[tokens, k]`, row-major. (A row holding NaN has no order; its picks are unspecified.) One pass per row keeping the best `k` so far sorted (an insertion
-/// sort of `k` entries): a score below the k-th costs one comparison, so a row costs about
-/// `E` comparisons instead of a sort of all `E`.
+/// `[tokens, k]`, row-major. One pass per row keeping the best `k` so far sorted (an insertion
+/// sort of `k` entries): a score below the k-th costs one comparison, so a row costs about `E`
+/// comparisons instead of a sort of all `E`. (A row holding NaN has no order; its picks are
+/// unspecified.)
 pub fn top_k_per_row(scores: &[f32], experts: usize, k: usize) -> Vec<usize> {
     assert!(k <= experts && experts > 0 && scores.len().is_multiple_of(experts));
+    if k == 0 {
+        return Vec::new();
+    }
     let mut chosen = Vec::with_capacity(scores.len() / experts * k);
     let (mut best, mut best_score) = (vec![0usize; k], vec![f32::NEG_INFINITY; k]);
     for row in scores.chunks_exact(experts) {
         let mut len = 0;
         for (i, &v) in row.iter().enumerate() {
             if len == k {
-                if k == 0 || v.partial_cmp(&best_score[k - 1]) != Some(Ordering::Greater) {
+                if v.partial_cmp(&best_score[k - 1]) != Some(Ordering::Greater) {
                     continue;
                 }
                 len -= 1;
