@@ -38,6 +38,12 @@ pub struct Prompt {
     /// llama.cpp against itself: the largest logit difference between its batched and
     /// one-token evaluations of the same positions.
     pub own_noise: f32,
+    /// llama.cpp's arg-max at each step when it evaluates the whole sequence in one batch; where
+    /// it is not `continuation_ids`' token, llama.cpp disagrees with itself.
+    pub own_argmax: Vec<u32>,
+    /// The arg-max of the exact model at each step (f64 arithmetic on the `gguf` package's
+    /// dequantized weights, no activation or cache rounding), when the fixture records it.
+    pub exact_argmax: Option<Vec<u32>>,
 }
 
 /// Parses the `prompts` of a `greedy.json` fixture.
@@ -89,7 +95,14 @@ pub fn prompts(fixture: &Value) -> Result<Vec<Prompt>, String> {
                 &p["teacher_forced_max_abs_logit_diff"],
                 "teacher_forced_max_abs_logit_diff",
             )?;
+            let exact = &p["exact_f64"]["teacher_forced_argmax"];
             Ok(Prompt {
+                own_argmax: ids(&p["teacher_forced_argmax"], "teacher_forced_argmax")?,
+                exact_argmax: if exact.is_null() {
+                    None
+                } else {
+                    Some(ids(exact, "exact_f64.teacher_forced_argmax")?)
+                },
                 name: p["name"].as_str().unwrap_or("?").to_string(),
                 prompt_ids: ids(&p["prompt_ids"], "prompt_ids")?,
                 continuation_ids: ids(&p["continuation_ids"], "continuation_ids")?,
@@ -119,18 +132,33 @@ pub struct TeacherForced {
     pub worst_logit_diff: f32,
     /// llama.cpp's largest disagreement with itself (see [`Prompt::own_noise`]).
     pub own_noise: f32,
+    /// Steps where llama.cpp's one-batch arg-max is its own greedy token, of all steps: the
+    /// agreement llama.cpp reaches with itself.
+    pub own_agree: usize,
+    /// Our agreement counted only on those self-consistent steps.
+    pub consistent_agree: usize,
+    /// Steps where our arg-max is the exact model's, of the steps the fixture has it for.
+    pub exact_agree: usize,
+    pub exact_total: usize,
 }
 
 impl std::fmt::Display for TeacherForced {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "agree {}/{} ({:.1}%); clear steps {}/{}; top-5 logit diff mean {:.3}, worst {:.3} (llama.cpp vs itself: {:.3})",
+            "agree {}/{} ({:.1}%; llama.cpp with itself {}/{}); where llama.cpp agrees with itself {}/{} ({:.1}%); clear steps {}/{}; with the exact model {}/{}; top-5 logit diff mean {:.3}, worst {:.3} (llama.cpp vs itself: {:.3})",
             self.agree,
             self.total,
             100.0 * self.agree as f64 / self.total.max(1) as f64,
+            self.own_agree,
+            self.total,
+            self.consistent_agree,
+            self.own_agree,
+            100.0 * self.consistent_agree as f64 / self.own_agree.max(1) as f64,
             self.clear_agree,
             self.clear_total,
+            self.exact_agree,
+            self.exact_total,
             self.mean_logit_diff,
             self.worst_logit_diff,
             self.own_noise
@@ -192,9 +220,18 @@ pub fn teacher_forced_with<E>(
                 break;
             }
             let ours = &flat[at * vocab..(at + 1) * vocab];
-            let hit = argmax(ours) == record.id;
+            let our_id = argmax(ours);
+            let hit = our_id == record.id;
             t.total += 1;
             t.agree += usize::from(hit);
+            if p.own_argmax.get(step) == Some(&record.id) {
+                t.own_agree += 1;
+                t.consistent_agree += usize::from(hit);
+            }
+            if let Some(&exact) = p.exact_argmax.as_ref().and_then(|e| e.get(step)) {
+                t.exact_total += 1;
+                t.exact_agree += usize::from(our_id == exact);
+            }
             if record.gap >= near_tie {
                 t.clear_total += 1;
                 t.clear_agree += usize::from(hit);
