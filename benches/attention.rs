@@ -5,7 +5,7 @@
 
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use ch02_attention::reference::{attention_f64, to_array};
 use ch02_attention::{AttentionDims, attention, attention_flops, tiled_attention};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -42,7 +42,7 @@ fn variants() -> Vec<Variant> {
 }
 
 fn bench_attention(c: &mut Criterion) {
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     let mut group = c.benchmark_group("attention");
     group
         .sample_size(10)

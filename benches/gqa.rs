@@ -5,7 +5,7 @@
 //! forms beside chapter 03's production path on one input: the broadcast form (K/V expanded to
 //! every head) and the per-head loop against the folded `grouped_attention`, time and bytes.
 
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use ch03_transformer_block::attention::grouped_attention as folded;
 use ch03_transformer_block::{LlamaConfig, LlamaModel};
 use ch04_kv_cache::decode::forward_cached;
@@ -29,7 +29,7 @@ const DECODE_STEPS: usize = 16;
 const POOL_BYTES: usize = 64 << 20;
 
 fn model(kv_heads: usize) -> LlamaModel {
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     device.seed(5);
     let config = LlamaConfig {
         num_key_value_heads: Some(kv_heads),
@@ -49,7 +49,7 @@ fn variant(kv: usize) -> String {
 
 /// A cache holding `context` prompt positions, with room for `extra` more.
 fn prefilled(model: &LlamaModel, kv: usize, context: usize, extra: usize) -> PreallocCache {
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     let mut cache = PreallocCache::new(
         LAYERS,
         1,
@@ -112,7 +112,7 @@ fn bench_gqa(c: &mut Criterion) {
                     HEAD_DIM,
                     context + DECODE_STEPS,
                     Overflow::Error,
-                    &Device::flex(),
+                    &llm_workbench::device::bench_device(),
                 )
                 .unwrap()
             });
@@ -150,7 +150,7 @@ fn bench_gqa(c: &mut Criterion) {
             HEAD_DIM,
             POOL_BYTES / block_bytes,
             16,
-            &Device::flex(),
+            &llm_workbench::device::bench_device(),
         )
         .unwrap();
         let fit_1k = pool.num_blocks() / pool.blocks_for(1024);
@@ -197,7 +197,7 @@ fn bench_forms(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     device.seed(9);
     let seq = 1024;
     for kv in [HEADS, HEADS / 4, 1] {

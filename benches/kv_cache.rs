@@ -130,7 +130,7 @@ fn decode(
 }
 
 fn bench_small(crit: &mut Criterion) {
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     device.seed(0);
     let (name, config) = models().remove(0);
     let model = LlamaModel::new(&config, &device).expect("valid preset");
@@ -154,7 +154,7 @@ fn bench_small(crit: &mut Criterion) {
 
 /// One timed, allocation-counted run per (model, cache, new tokens); records and a table.
 fn measure_all(_: &mut Criterion) {
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     device.seed(0);
     let limits = latest_limits(&records_dir()).expect("machine record");
     let gb_s = limits.as_ref().map(|l| l.bandwidth_gb_s);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 fn bench_machine(c: &mut Criterion) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let device = burn::tensor::Device::flex();
+    let device = llm_workbench::device::cpu();
     let mut group = c.benchmark_group("machine/matmul_f32");
     group
         .sample_size(10)

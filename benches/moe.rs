@@ -26,7 +26,7 @@ const SHAPES: [(&str, usize, usize, usize); 2] = [("8e-top2", 8, 2, 512), ("64e-
 const TOKENS: [usize; 3] = [128, 512, 2048];
 
 fn bench_moe(c: &mut Criterion) {
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     device.seed(6);
     let mut group = c.benchmark_group("moe");
     group

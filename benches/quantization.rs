@@ -14,8 +14,10 @@
 //! `quantization/matvec/{form}` (one 1536 × 576 matrix-vector product, SmolLM2's FFN shape),
 //! `quantization/parity/{form}` (teacher-forced agreement with llama.cpp's tokens) and
 //! `quantization/perplexity/{form}` (on the English corpus).
+//!
+//! Always on flex, whatever `WORKBENCH_DEVICE` says: chapter 08's kernels and decoder are CPU
+//! code, and the question here is this CPU's memory bandwidth.
 
-use burn::tensor::Device;
 use ch03_transformer_block::CausalLm;
 use ch07_real_model::fetch::SMOLLM2;
 use ch07_real_model::{
@@ -95,6 +97,7 @@ fn bench_decode(_: &mut Criterion) {
     if !selected("quantization/decode") {
         return;
     }
+    let cpu = llm_workbench::device::cpu();
     let gguf = smollm2::open_gguf();
     let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
     let config = ch07_real_model::config_from_gguf(&gguf).unwrap();
@@ -103,7 +106,7 @@ fn bench_decode(_: &mut Criterion) {
     let run = |path: &Path| -> Generated {
         match path {
             Path::PerProduct(model) => {
-                let mut cache = smollm2::cache(&config);
+                let mut cache = smollm2::cache(&config, &cpu);
                 generate(
                     model.as_ref(),
                     Some(&mut cache),
@@ -131,7 +134,7 @@ fn bench_decode(_: &mut Criterion) {
     };
 
     // (name, model, weight bytes read per decoded token)
-    let burn_f32 = load_model(&gguf, &Device::flex()).unwrap();
+    let burn_f32 = load_model(&gguf, &cpu).unwrap();
     let mut models: Vec<(String, Path, usize)> = Vec::new();
     let params = ch03_transformer_block::param_counts(&config);
     models.push((
@@ -139,7 +142,7 @@ fn bench_decode(_: &mut Criterion) {
         Path::PerProduct(Box::new(burn_f32)),
         4 * params.total(),
     ));
-    let before = load_quantized(&gguf, Weights::Native, Activations::Q8, &Device::flex()).unwrap();
+    let before = load_quantized(&gguf, Weights::Native, Activations::Q8, &cpu).unwrap();
     let bytes = before.weight_bytes_per_token();
     models.push((
         "native-xq8-per-product".into(),
@@ -154,7 +157,7 @@ fn bench_decode(_: &mut Criterion) {
         (Weights::Native, Activations::F32),
         (Weights::Native, Activations::Q8),
     ] {
-        let m = load_quantized(&gguf, weights, activations, &Device::flex()).unwrap();
+        let m = load_quantized(&gguf, weights, activations, &cpu).unwrap();
         let bytes = m.weight_bytes_per_token();
         let name = if weights.is_quantized() {
             format!("{}-x{}", weights.name(), activations.name())
@@ -309,6 +312,7 @@ fn bench_parity(_: &mut Criterion) {
     if !selected("quantization/parity") {
         return;
     }
+    let cpu = llm_workbench::device::cpu();
     let gguf = smollm2::open_gguf();
     let fixture = "data/reference/smollm2/greedy.json";
     let fixture: serde_json::Value =
@@ -323,7 +327,7 @@ fn bench_parity(_: &mut Criterion) {
         (Weights::All(Form::Q8_0), Activations::Q8, false),
         (Weights::All(Form::Q4_1), Activations::Q8, false),
     ] {
-        let model = load_quantized(&gguf, weights, activations, &Device::flex()).unwrap();
+        let model = load_quantized(&gguf, weights, activations, &cpu).unwrap();
         let start = std::time::Instant::now();
         let t = if decoder {
             let mut logits = |seq: &[u32]| Decoder::new(&model, seq.len()).forward(seq, true);
@@ -364,6 +368,7 @@ fn bench_perplexity(_: &mut Criterion) {
     if !selected("quantization/perplexity") {
         return;
     }
+    let cpu = llm_workbench::device::cpu();
     let gguf = smollm2::open_gguf();
     let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
     let text = std::fs::read_to_string(
@@ -381,7 +386,7 @@ fn bench_perplexity(_: &mut Criterion) {
         (Weights::All(Form::Q8_0), Activations::Q8),
         (Weights::All(Form::Q4_1), Activations::Q8),
     ] {
-        let model = load_quantized(&gguf, weights, activations, &Device::flex()).unwrap();
+        let model = load_quantized(&gguf, weights, activations, &cpu).unwrap();
         let start = std::time::Instant::now();
         let logits = Decoder::new(&model, ids.len()).forward(&ids, true).unwrap();
         let ppl = ch08_quantization::eval::perplexity(&logits, &ids).unwrap();
@@ -425,6 +430,7 @@ fn bench_trained(_: &mut Criterion) {
     if !selected("quantization/trained") {
         return;
     }
+    let cpu = llm_workbench::device::cpu();
     use ch03_transformer_block::{
         DEMO_PROMPT, TrainDemoConfig, mean_loss, train_demo_keeping_model,
     };
@@ -435,7 +441,7 @@ fn bench_trained(_: &mut Criterion) {
             .unwrap();
     let config = TrainDemoConfig::default();
     let (demo, trained) =
-        train_demo_keeping_model(&text, &config, DEMO_PROMPT, 1, |_, _| {}).unwrap();
+        train_demo_keeping_model(&text, &config, &cpu, DEMO_PROMPT, 1, |_, _| {}).unwrap();
     println!(
         "chapter 03's model, {} parameters, {} steps; held-out loss {:.3} nats/token over {} tokens",
         demo.parameters,

@@ -5,7 +5,6 @@
 //!
 //! Each case writes a record (`target/workbench/records/`) for `llm-workbench report`.
 
-use burn::tensor::Device;
 use ch04_kv_cache::{ConcatCache, KvCache};
 use ch07_real_model::fetch::SMOLLM2;
 use ch07_real_model::{Generated, GgufTokenizer, Sampling, generate, load_model};
@@ -22,10 +21,11 @@ mod smollm2;
 fn bench_real_model(c: &mut Criterion) {
     let gguf = smollm2::open_gguf();
     let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
-    let model = load_model(&gguf, &Device::flex()).unwrap();
+    let device = llm_workbench::device::bench_device();
+    let model = load_model(&gguf, &device).unwrap();
     let config = ch07_real_model::config_from_gguf(&gguf).unwrap();
     let prompt = smollm2::prompt(&tokenizer);
-    let cache = || smollm2::cache(&config);
+    let cache = || smollm2::cache(&config, &device);
     let run = || -> Generated {
         let mut c = cache();
         generate(

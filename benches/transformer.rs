@@ -35,7 +35,7 @@ fn tokens(seq: usize, device: &Device) -> Tensor<2, Int> {
 }
 
 fn bench_prefill(c: &mut Criterion) {
-    let device = Device::flex();
+    let device = llm_workbench::device::bench_device();
     device.seed(0);
     let mut group = c.benchmark_group("transformer_prefill");
     group

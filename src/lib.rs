@@ -11,6 +11,7 @@ pub mod bench;
 pub mod budget;
 pub mod commands;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod fuzz;
 pub mod machine;

@@ -90,8 +90,10 @@ pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R 
 }
 
 /// f32 matmul rate of burn flex for `n×n · n×n` on the current rayon pool: best of `reps`.
+/// Always flex, whatever `--device` says: this is the CPU's limit, the denominator of every
+/// CPU throughput's "% of matmul".
 pub fn matmul_gflops(n: usize, reps: usize) -> MatmulPoint {
-    let device = burn::tensor::Device::flex();
+    let device = crate::device::cpu();
     let a = Tensor::<2>::random([n, n], Distribution::Default, &device);
     let b = Tensor::<2>::random([n, n], Distribution::Default, &device);
     let _ = a.clone().matmul(b.clone()); // warm-up: page in buffers, spin up threads
@@ -151,6 +153,20 @@ pub fn read_bandwidth_gb_s(data: &[f32], reps: usize) -> f64 {
 /// The CPU's model name (`/proc/cpuinfo` on Linux, else the architecture).
 pub fn cpu_model() -> String {
     cpu_model_and_mhz().0
+}
+
+/// The machine's RAM in bytes (`MemTotal` of `/proc/meminfo`); `None` elsewhere.
+pub fn memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// CPU model and clock from `/proc/cpuinfo` (Linux); `None` fields elsewhere.

@@ -5,7 +5,8 @@
 //! measured (`bench_id`, `chapter`, `params`), the result with its unit, the spread of the
 //! repeated runs behind it, measured bytes when a counting allocator saw them, this machine's
 //! measured limits (so a throughput can be read as a percentage of what the machine can do),
-//! the machine, the git revision, the time and the run it belongs to.
+//! the machine and the device (flex, wgpu or cuda: [`crate::device`]), the git revision, the
+//! time and the run it belongs to.
 //!
 //! ```json
 //! { "schema": 2, "bench_id": "machine/matmul_f32_all_threads", "chapter": "machine",
@@ -15,6 +16,7 @@
 //!   "bytes": {"peak_bytes": 50331648, "total_bytes": 50331648, "allocations": 3},
 //!   "limits": {"matmul_gflops": 123.4, "bandwidth_gb_s": 15.2},
 //!   "machine": {"cpu_model": "AMD EPYC 7B13", "logical_cores": 2},
+//!   "device": {"backend": "flex", "name": "AMD EPYC 7B13", "memory_bytes": 25769803776},
 //!   "run_id": "20261203T092000Z-4242", "git_rev": "1a2b3c4", "unix_time_s": 1795000000 }
 //! ```
 //!
@@ -31,12 +33,14 @@
 //! latest record of each bench id; [`read_history`] gives every run.
 
 use crate::alloc::AllocStats;
+use crate::device::DeviceInfo;
 use crate::error::bad_input;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Version of the record format; readers refuse records from a newer format. Schema 2 added
-/// `run_id`, `machine` and `spread` (all optional, so schema 1 records still read).
+/// `run_id`, `machine` and `spread` (all optional, so schema 1 records still read), and later
+/// the optional `device` (absent: flex).
 pub const SCHEMA: u32 = 2;
 
 /// The run that holds records written flat in the folder, before runs existed.
@@ -144,6 +148,10 @@ pub struct Record {
     pub limits: Option<MachineLimits>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<MachineId>,
+    /// The burn device the work ran on; `None` in records from before devices were recorded,
+    /// which all ran on flex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceInfo>,
     /// The run that wrote it ([`run_id`]); `None` in records from before runs existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
@@ -174,6 +182,7 @@ impl Record {
                 None
             }),
             machine: Some(MachineId::this()),
+            device: Some(crate::device::current()),
             run_id: Some(run_id()),
             git_rev: git_rev(),
             unix_time_s: now_unix_s(),
@@ -188,6 +197,18 @@ impl Record {
     pub fn with_spread(mut self, spread: impl Into<Spread>) -> Self {
         self.spread = Some(spread.into());
         self
+    }
+
+    /// The backend the record was measured on: `flex` for records from before devices were
+    /// recorded.
+    pub fn backend(&self) -> &str {
+        self.device.as_ref().map_or("flex", |d| d.backend.as_str())
+    }
+
+    /// Whether the work ran on the CPU (flex), so the machine's CPU limits and the budget's
+    /// `this-machine` roofline apply to it.
+    pub fn on_cpu(&self) -> bool {
+        self.backend() == "flex"
     }
 
     /// The run this record belongs to: its `run_id`, or [`LEGACY_RUN`].
@@ -250,6 +271,20 @@ pub struct Run {
     pub records: Vec<Record>,
 }
 
+impl Run {
+    /// The devices its records ran on (flex for records from before devices were recorded).
+    pub fn devices(&self) -> Vec<String> {
+        let mut devices: Vec<String> = self
+            .records
+            .iter()
+            .map(|r| r.device.as_ref().map_or("flex".into(), |d| d.to_string()))
+            .collect();
+        devices.sort();
+        devices.dedup();
+        devices
+    }
+}
+
 /// Every run in a records folder, oldest first, and the files that could not be read.
 #[derive(Debug, Default)]
 pub struct History {
@@ -263,16 +298,18 @@ impl History {
         self.runs.iter().find(|r| r.id == id)
     }
 
-    /// The latest record of each bench id (by time, then by run order), sorted by chapter then
-    /// id: "the current figures".
+    /// The latest record of each bench id on each backend (by time, then by run order),
+    /// sorted by chapter then id: "the current figures". A bench measured on flex and on a GPU
+    /// keeps both, so the report can set them side by side.
     pub fn latest(&self) -> Vec<Record> {
-        let mut by_id: std::collections::BTreeMap<&str, &Record> = Default::default();
+        let mut by_id: std::collections::BTreeMap<(&str, &str), &Record> = Default::default();
         for record in self.runs.iter().flat_map(|r| &r.records) {
+            let key = (record.bench_id.as_str(), record.backend());
             let newer = by_id
-                .get(record.bench_id.as_str())
+                .get(&key)
                 .is_none_or(|old| record.unix_time_s >= old.unix_time_s);
             if newer {
-                by_id.insert(&record.bench_id, record);
+                by_id.insert(key, record);
             }
         }
         let mut records: Vec<Record> = by_id.into_values().cloned().collect();
@@ -280,12 +317,15 @@ impl History {
         records
     }
 
-    /// For each bench id measured at least twice, its latest record and the one before it
-    /// (from an earlier run), sorted by chapter then id.
+    /// For each bench id measured at least twice on one backend, its latest record and the one
+    /// before it (from an earlier run), sorted by chapter then id.
     pub fn latest_pairs(&self) -> Vec<(Record, Record)> {
-        let mut by_id: std::collections::BTreeMap<&str, Vec<&Record>> = Default::default();
+        let mut by_id: std::collections::BTreeMap<(&str, &str), Vec<&Record>> = Default::default();
         for record in self.runs.iter().flat_map(|r| &r.records) {
-            by_id.entry(&record.bench_id).or_default().push(record);
+            by_id
+                .entry((&record.bench_id, record.backend()))
+                .or_default()
+                .push(record);
         }
         let mut pairs: Vec<(Record, Record)> = by_id
             .into_values()

@@ -59,7 +59,8 @@ fn bad_input_exits_2_with_one_line() {
 
 #[test]
 fn tour_section_decodes_equal_and_plots_the_serving_simulation() {
-    let tour = llm_workbench::commands::generate::tour_section().unwrap();
+    let tour =
+        llm_workbench::commands::generate::tour_section(&llm_workbench::device::cpu()).unwrap();
     assert_eq!(tour.decodes.len(), 4);
     assert!(tour.decodes.iter().all(|d| d.same_tokens_as_no_cache));
     let [pre, paged] = [&tour.serving_results[0], &tour.serving_results[1]];

@@ -73,7 +73,7 @@ pub fn prompt(tokenizer: &GgufTokenizer) -> Vec<u32> {
 }
 
 /// A pre-allocated cache for the prompt and the new tokens.
-pub fn cache(config: &LlamaConfig) -> PreallocCache {
+pub fn cache(config: &LlamaConfig, device: &Device) -> PreallocCache {
     let (l, kv, d) = (
         config.num_hidden_layers,
         config.kv_heads(),
@@ -86,7 +86,7 @@ pub fn cache(config: &LlamaConfig) -> PreallocCache {
         d,
         PROMPT_TOKENS + NEW_TOKENS,
         Overflow::Error,
-        &Device::flex(),
+        device,
     )
     .unwrap()
 }

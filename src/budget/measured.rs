@@ -5,7 +5,8 @@
 //! (`params.cache` is not `none`), and its params give the model shape: `layers`, `hidden` (or
 //! `d_model`), `heads`, optional `kv_heads` and `head_dim` (else hidden / heads, which is how
 //! the chapters' own models define it), `vocab`, `intermediate` (or `d_ff`), the context
-//! (`context` / `tokens` / `seq_len`), optional `batch` and `kv_bytes`. Records are f32 on CPU.
+//! (`context` / `tokens` / `seq_len`), optional `batch` and `kv_bytes`. Records are f32 on CPU:
+//! records measured on a GPU (`--device`/`WORKBENCH_DEVICE`) are left out.
 
 use super::arch::{Architecture, AttentionBias, MlpKind, NormKind};
 use super::calc::*;
@@ -90,7 +91,11 @@ pub fn shape_of(r: &Record) -> Option<Architecture> {
 
 /// Compares every usable chapter 04 decode record with the roofline on `hw`.
 pub fn compare(records: &[Record], hw: &Hardware, records_dir: &str) -> MeasuredReport {
-    let chapter: Vec<&Record> = records.iter().filter(|r| r.chapter == CHAPTER).collect();
+    // `this-machine` is the CPU: a record from a GPU run of the same bench is not its evidence.
+    let chapter: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.chapter == CHAPTER && r.on_cpu())
+        .collect();
     let eff = Efficiency {
         compute: 1.0,
         bandwidth: 1.0,
@@ -173,10 +178,28 @@ mod tests {
             bytes: None,
             limits: None,
             machine: None,
+            device: None,
             run_id: None,
             git_rev: "test".into(),
             unix_time_s: 0,
         }
+    }
+
+    #[test]
+    fn a_gpu_record_is_not_this_machines_evidence() {
+        let shape = serde_json::json!({"layers": 2, "hidden": 64, "heads": 4, "vocab": 100,
+                                       "intermediate": 128, "context": 100, "cache": "prealloc"});
+        let on_cpu = record("a/decode", CHAPTER, shape.clone(), 20.0);
+        let mut on_gpu = record("b/decode", CHAPTER, shape, 500.0);
+        on_gpu.device = Some(crate::device::DeviceInfo {
+            backend: "cuda".into(),
+            name: "NVIDIA H200".into(),
+            memory_bytes: None,
+        });
+        let m = compare(&[on_cpu, on_gpu], &cpu(), "test");
+        assert_eq!(m.chapter_records, 1);
+        let ids: Vec<&str> = m.comparisons.iter().map(|c| c.bench_id.as_str()).collect();
+        assert_eq!(ids, ["a/decode"]);
     }
 
     /// A CPU with 10 GB/s and 100 GFLOP/s: small enough that the arithmetic is by hand.

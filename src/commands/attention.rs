@@ -1,5 +1,6 @@
 //! `llm-workbench attention …`: chapter 02 from the command line.
 
+use crate::device::DeviceFlag;
 use crate::output::{JsonFlag, emit};
 use crate::table::Table;
 use burn::tensor::module::attention as burn_attention;
@@ -24,6 +25,8 @@ pub enum AttentionCommand {
 pub struct HeatmapArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(flatten)]
+    pub device: DeviceFlag,
     /// The text to tokenize (at most 48 tokens, so the picture stays readable).
     #[arg(long, default_value = HEATMAP_TEXT)]
     pub text: String,
@@ -87,7 +90,7 @@ pub fn heatmap(args: &HeatmapArgs) -> anyhow::Result<HeatmapOutput> {
         .iter()
         .map(|&id| String::from_utf8_lossy(tok.token_bytes(id).unwrap_or_default()).into_owned())
         .collect::<Vec<_>>();
-    let weights = ch02_attention::lookup::lookup_weights(&ids, 64, &Device::flex())?;
+    let weights = ch02_attention::lookup::lookup_weights(&ids, 64, &args.device.open()?)?;
     let dir = args.dir.clone().unwrap_or_else(crate::plot::report_dir);
     let title = format!(
         "causal attention weights, Q = K = V = token vectors ({})",
@@ -107,6 +110,8 @@ pub fn heatmap(args: &HeatmapArgs) -> anyhow::Result<HeatmapOutput> {
 pub struct CompareArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(flatten)]
+    pub device: DeviceFlag,
     /// Sequence length (queries = keys).
     #[arg(long, default_value_t = 512)]
     pub seq: usize,
@@ -128,6 +133,8 @@ pub struct CompareArgs {
 pub struct SaturationArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(flatten)]
+    pub device: DeviceFlag,
     /// Keys per row.
     #[arg(long, default_value_t = 256)]
     pub seq: usize,
@@ -145,6 +152,8 @@ pub struct VariantResult {
 
 #[derive(Debug, Serialize)]
 pub struct CompareOutput {
+    /// The device the variants ran on.
+    pub device: crate::device::DeviceInfo,
     pub batch: usize,
     pub heads: usize,
     pub seq: usize,
@@ -159,13 +168,14 @@ impl std::fmt::Display for CompareOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "attention b={} h={} s={} d={} causal={} ({:.3} GFLOP)",
+            "attention b={} h={} s={} d={} causal={} ({:.3} GFLOP) on {}",
             self.batch,
             self.heads,
             self.seq,
             self.head_dim,
             self.causal,
-            self.flops / 1e9
+            self.flops / 1e9,
+            self.device
         )?;
         let mut t = Table::new(["variant", "time", "GFLOP/s", "max |Δ| vs burn"]);
         for v in &self.variants {
@@ -209,7 +219,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
         );
     }
     let causal = !args.no_causal;
-    let device = Device::flex();
+    let device = args.device.open()?;
     let shape = [args.batch, args.heads, args.seq, args.head_dim];
     let n = Distribution::Normal(0.0, 1.0);
     let [q, k, v] = [0, 1, 2].map(|_| Tensor::<4>::random(shape, n, &device));
@@ -226,18 +236,21 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
     let flops = attention_flops(dims, causal, false);
     let tiled_flops = attention_flops(dims, causal, true);
 
-    let timed = |f: &dyn Fn() -> Tensor<4>| {
-        let _ = f(); // warm-up
+    // A GPU queues work and returns at once: wait for it, or the time is of the queueing.
+    let timed = |f: &dyn Fn() -> Tensor<4>| -> anyhow::Result<(Tensor<4>, f64)> {
+        let _ = f(); // warm-up (and, on a GPU, the kernels' compilation)
+        device.sync()?;
         let t = Instant::now();
         let out = f();
-        (out, t.elapsed().as_secs_f64())
+        device.sync()?;
+        Ok((out, t.elapsed().as_secs_f64()))
     };
     let options = AttentionModuleOptions {
         is_causal: causal,
         ..Default::default()
     };
     let (reference, burn_time) =
-        timed(&|| burn_attention(q.clone(), k.clone(), v.clone(), None, None, options));
+        timed(&|| burn_attention(q.clone(), k.clone(), v.clone(), None, None, options))?;
     let mut variants = vec![VariantResult {
         variant: "burn_fused",
         time_s: burn_time,
@@ -254,7 +267,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
         }),
     ];
     for (variant, variant_flops, f) in ours {
-        let (out, time_s) = timed(f);
+        let (out, time_s) = timed(f)?;
         let diff = (out - reference.clone()).abs().max().into_scalar::<f32>() as f64;
         variants.push(VariantResult {
             variant,
@@ -264,6 +277,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<CompareOutput> {
         });
     }
     Ok(CompareOutput {
+        device: crate::device::current(),
         batch: args.batch,
         heads: args.heads,
         seq: args.seq,
@@ -319,19 +333,18 @@ impl std::fmt::Display for SaturationOutput {
 /// The measurement builds `[seq, seq]` f32 scores (and their softmax): 256 MiB each at 8,192.
 const MAX_SATURATION_SEQ: usize = 8192;
 
-pub fn saturation_table(seq: usize) -> anyhow::Result<SaturationOutput> {
+pub fn saturation_table(seq: usize, device: &Device) -> anyhow::Result<SaturationOutput> {
     if seq < 2 {
         crate::bail_input!("--seq must be at least 2 (entropy is measured against ln(seq))");
     }
     if seq > MAX_SATURATION_SEQ {
         crate::bail_input!("--seq {seq}: at most {MAX_SATURATION_SEQ} keys per row");
     }
-    let device = Device::flex();
     device.seed(0);
     let rows = [4usize, 16, 64, 256, 1024]
         .into_iter()
         .map(|d| {
-            let s = saturation::measure(d, seq, &device);
+            let s = saturation::measure(d, seq, device);
             SaturationRow {
                 head_dim: d,
                 max_weight_unscaled: s.max_weight_unscaled,
@@ -347,7 +360,9 @@ pub fn saturation_table(seq: usize) -> anyhow::Result<SaturationOutput> {
 pub fn run(cmd: &AttentionCommand) -> anyhow::Result<()> {
     match cmd {
         AttentionCommand::Compare(args) => emit(&compare(args)?, args.out),
-        AttentionCommand::Saturation(args) => emit(&saturation_table(args.seq)?, args.out),
+        AttentionCommand::Saturation(args) => {
+            emit(&saturation_table(args.seq, &args.device.open()?)?, args.out)
+        }
         AttentionCommand::Heatmap(args) => emit(&heatmap(args)?, args.out),
     }
 }

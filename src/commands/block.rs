@@ -64,6 +64,8 @@ pub struct ParamsArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
     /// Training corpus (UTF-8 text).
     #[arg(long, default_value = "data/corpora/english.txt")]
     pub corpus: PathBuf,
@@ -206,19 +208,21 @@ pub fn train(
     corpus: &str,
     text: &str,
     config: &TrainDemoConfig,
+    device: &burn::tensor::Device,
     prompt: &str,
     tokens: usize,
     chart: bool,
 ) -> anyhow::Result<TrainOutput> {
     let progress = Progress::new();
     let start = Instant::now();
-    let demo = ch03_transformer_block::train_demo(text, config, prompt, tokens, |step, loss| {
-        progress.set(&format!(
-            "chapter 03: training step {step}/{}, loss {loss:.3}",
-            config.steps
-        ))
-    })
-    .map_err(|e| bad_input(corpus, e))?;
+    let demo =
+        ch03_transformer_block::train_demo(text, config, device, prompt, tokens, |step, loss| {
+            progress.set(&format!(
+                "chapter 03: training step {step}/{}, loss {loss:.3}",
+                config.steps
+            ))
+        })
+        .map_err(|e| bad_input(corpus, e))?;
     let seconds = start.elapsed().as_secs_f64();
     drop(progress);
     let charts = if chart {
@@ -358,6 +362,7 @@ pub fn run(cmd: &BlockCommand) -> anyhow::Result<()> {
                     &args.corpus.display().to_string(),
                     &crate::data::read_user_or_shipped(&args.corpus)?,
                     &config,
+                    &args.device.open()?,
                     &args.prompt,
                     args.tokens,
                     !args.no_chart,
@@ -376,7 +381,7 @@ pub struct TransformerTour {
     pub training: TrainOutput,
 }
 
-pub fn tour(quick: bool) -> anyhow::Result<TransformerTour> {
+pub fn tour(quick: bool, device: &burn::tensor::Device) -> anyhow::Result<TransformerTour> {
     let english = crate::data::CORPORA.iter().find(|c| c.0 == "english.txt");
     let (_, text) = english.expect("english.txt is among the embedded corpora");
     let config = TrainDemoConfig {
@@ -389,6 +394,7 @@ pub fn tour(quick: bool) -> anyhow::Result<TransformerTour> {
             "data/corpora/english.txt",
             text,
             &config,
+            device,
             ch03_transformer_block::DEMO_PROMPT,
             40,
             true,

@@ -62,6 +62,10 @@ impl CacheKind {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    /// Where the tensors live. With --model, a GPU needs `--weights burn-f32` (chapter 08's
+    /// packed weights are CPU kernels).
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
     /// Text to continue.
     #[arg(long)]
     pub prompt: String,
@@ -174,12 +178,13 @@ impl fmt::Display for GenerateOutput {
     }
 }
 
+/// A cache of `kind` for `tokens` tokens, on the model's device.
 fn cache_for(
     kind: CacheKind,
     c: &LlamaConfig,
     tokens: usize,
+    device: &burn::tensor::Device,
 ) -> anyhow::Result<Option<Box<dyn KvCache>>> {
-    let device = burn::tensor::Device::flex();
     let (l, kv, d) = (c.num_hidden_layers, c.kv_heads(), c.head_dim());
     Ok(match kind {
         CacheKind::None => None,
@@ -191,11 +196,11 @@ fn cache_for(
             d,
             tokens,
             Overflow::Error,
-            &device,
+            device,
         )?)),
         CacheKind::Paged => {
             let blocks = tokens.div_ceil(DEFAULT_BLOCK_SIZE);
-            let pool = BlockPool::new(l, kv, d, blocks, DEFAULT_BLOCK_SIZE, &device)?;
+            let pool = BlockPool::new(l, kv, d, blocks, DEFAULT_BLOCK_SIZE, device)?;
             Some(Box::new(PagedCache::new(pool.shared())))
         }
     })
@@ -219,7 +224,7 @@ fn decode(
     new: usize,
 ) -> anyhow::Result<(Vec<u32>, f64, usize)> {
     ch04_kv_cache::decode::check_request(model, prompt.len(), new).map_err(user_error)?;
-    let mut cache = cache_for(kind, config, prompt.len() + new)?;
+    let mut cache = cache_for(kind, config, prompt.len() + new, &model.device())?;
     let t = Instant::now();
     let generation = match cache.as_mut() {
         None => generate_no_cache(model, prompt, new),
@@ -279,7 +284,12 @@ impl Loaded {
 
 /// Opens `--model`: a fetchable id (`smollm2`, or the budget's `smollm2-135m`) from the model
 /// cache, or a path to a `.gguf` file, with `--weights`.
-pub fn open_real_model(spec: &str, weights: &str, activations: &str) -> anyhow::Result<RealModel> {
+pub fn open_real_model(
+    spec: &str,
+    weights: &str,
+    activations: &str,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<RealModel> {
     let activations = Activations::parse(activations)
         .ok_or_else(|| BadInput(format!("--activations {activations}: expected f32 or q8")))?;
     let form = match weights {
@@ -311,13 +321,16 @@ pub fn open_real_model(spec: &str, weights: &str, activations: &str) -> anyhow::
     let gguf = Gguf::open(&path).map_err(|e| BadInput(e.to_string()))?;
     let config = config_from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
     let tokenizer = GgufTokenizer::from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
-    let device = burn::tensor::Device::flex();
+    let on_cpu = *device == crate::device::cpu();
     let model = match form {
         None => Loaded::Tensors(Box::new(
-            load_model(&gguf, &device).map_err(|e| BadInput(e.to_string()))?,
+            load_model(&gguf, device).map_err(|e| BadInput(e.to_string()))?,
         )),
+        Some(_) if !on_cpu => crate::bail_input!(
+            "--weights {weights}: chapter 08's packed weights run on CPU kernels, not on a GPU device; use --weights {BURN_F32} there"
+        ),
         Some(w) => Loaded::Packed(Box::new(
-            load_quantized(&gguf, w, activations, &device).map_err(|e| BadInput(e.to_string()))?,
+            load_quantized(&gguf, w, activations, device).map_err(|e| BadInput(e.to_string()))?,
         )),
     };
     let name = gguf
@@ -407,7 +420,7 @@ pub fn run_generation_masked(
     let mut decoder: Box<dyn Decode> = match model.decoder(kind) {
         Some(packed) => Box::new(Decoder::new(packed, total)),
         None => {
-            cache = cache_for(kind, config, total)?;
+            cache = cache_for(kind, config, total, &model.causal().device())?;
             Box::new(Cached {
                 model: model.causal(),
                 cache: cache.as_mut().map(|c| c.as_mut() as &mut dyn KvCache),
@@ -454,10 +467,12 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         }
         return run_demo(args, &sampling);
     };
+    let device = args.device.open()?;
     let real = open_real_model(
         spec,
         args.weights.as_deref().unwrap_or("native"),
         args.activations.as_deref().unwrap_or("f32"),
+        &device,
     )?;
     let prompt = real.prompt_ids(&args.prompt, args.chat)?;
     let streaming = !args.out.json;
@@ -504,7 +519,7 @@ fn run_demo(args: &GenerateArgs, sampling: &Sampling) -> anyhow::Result<()> {
     let tokenizer = ch01_bpe::load("r50k_base", None)?;
     let prompt: Vec<u32> = tokenizer.encode_ordinary(&args.prompt);
     let config = demo_config();
-    let device = burn::tensor::Device::flex();
+    let device = args.device.open()?;
     device.seed(args.seed);
     let model = Loaded::Tensors(Box::new(LlamaModel::new(&config, &device)?));
     let generation = run_generation(
@@ -617,11 +632,10 @@ impl From<&ServingResult> for ServingSummary {
 
 /// Decodes 64 tokens with every cache on the demo model, and runs the serving simulation
 /// (with its charts in the report directory).
-pub fn tour_section() -> anyhow::Result<KvCacheTour> {
+pub fn tour_section(device: &burn::tensor::Device) -> anyhow::Result<KvCacheTour> {
     let config = demo_config();
-    let device = burn::tensor::Device::flex();
     device.seed(0);
-    let model = LlamaModel::new(&config, &device)?;
+    let model = LlamaModel::new(&config, device)?;
     let prompt: Vec<u32> = (0..16).map(|i| (i * 7919 + 11) % 50_257).collect();
     let new = 64;
     let mut decodes = Vec::new();
@@ -808,7 +822,8 @@ pub fn real_model_tour(stream: bool) -> anyhow::Result<RealModelTour> {
         );
         return Ok(tour);
     }
-    let real = open_real_model(fetch::SMOLLM2.id, "native", "f32")?;
+    // chapter 08's decoder: CPU code, whatever the tour's other chapters run on.
+    let real = open_real_model(fetch::SMOLLM2.id, "native", "f32", &crate::device::cpu())?;
     let prompt = real.prompt_ids(TOUR_QUESTION, true)?;
     let mut text = TextStream::new(&real.tokenizer.tokenizer);
     if stream {

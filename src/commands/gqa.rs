@@ -16,6 +16,8 @@ use serde::Serialize;
 pub struct GqaArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
 }
 
 /// One catalog model's attention sharing.
@@ -78,15 +80,14 @@ pub fn models() -> Vec<ModelSharing> {
         .collect()
 }
 
-pub fn agreement() -> anyhow::Result<Vec<Agreement>> {
-    let device = Device::flex();
+pub fn agreement(device: &Device) -> anyhow::Result<Vec<Agreement>> {
     let n = Distribution::Normal(0.0, 1.0);
     [8usize, 2, 1]
         .into_iter()
         .map(|kv| {
-            let q = Tensor::<4>::random([1, 8, 64, 64], n, &device);
-            let k = Tensor::<4>::random([1, kv, 64, 64], n, &device);
-            let v = Tensor::<4>::random([1, kv, 64, 64], n, &device);
+            let q = Tensor::<4>::random([1, 8, 64, 64], n, device);
+            let k = Tensor::<4>::random([1, kv, 64, 64], n, device);
+            let v = Tensor::<4>::random([1, kv, 64, 64], n, device);
             let ours = grouped_attention(q.clone(), k.clone(), v.clone(), true)?;
             let looped = ch05_gqa::per_head_loop(q.clone(), k.clone(), v.clone(), true)?;
             let options = AttentionModuleOptions {
@@ -105,10 +106,10 @@ pub fn agreement() -> anyhow::Result<Vec<Agreement>> {
         .collect()
 }
 
-pub fn report() -> anyhow::Result<GqaOutput> {
+pub fn report(device: &Device) -> anyhow::Result<GqaOutput> {
     Ok(GqaOutput {
         models: models(),
-        agreement: agreement()?,
+        agreement: agreement(device)?,
     })
 }
 
@@ -159,5 +160,5 @@ impl std::fmt::Display for GqaOutput {
 }
 
 pub fn run(args: &GqaArgs) -> anyhow::Result<()> {
-    emit(&report()?, args.out)
+    emit(&report(&args.device.open()?)?, args.out)
 }

@@ -6,7 +6,6 @@ use crate::error::bad_input;
 use crate::output::{JsonFlag, emit};
 use crate::plot::{Axes, Unit, bar_chart_with_lines, format_value, report_dir};
 use crate::table::{Table, thousands};
-use burn::tensor::Device;
 use ch06_moe::MoeConfig;
 use ch06_moe::demo::{LoadDemo, SpeedDemo, load_demo, speed_demo};
 use clap::Args;
@@ -25,6 +24,8 @@ const MAX_DENSE_BYTES: usize = 1 << 30;
 pub struct MoeArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
     /// Tokens routed in the load demonstration (the speed runs use half as many).
     #[arg(long, default_value_t = 2048)]
     pub tokens: usize,
@@ -50,6 +51,7 @@ impl Default for MoeArgs {
     fn default() -> Self {
         MoeArgs {
             out: JsonFlag { json: false },
+            device: Default::default(),
             tokens: 2048,
             experts: 8,
             top_k: 2,
@@ -77,7 +79,7 @@ pub fn demonstrate(args: &MoeArgs) -> anyhow::Result<MoeTour> {
             format!("--skew {}: must be zero or positive", args.skew),
         ));
     }
-    let device = Device::flex();
+    let device = args.device.open()?;
     device.seed(6);
     let tokens = if args.quick { 512 } else { args.tokens };
     if !(1..=MAX_TOKENS).contains(&tokens) {

@@ -213,7 +213,13 @@ fn run_requests(args: &RunArgs) -> anyhow::Result<RunReport> {
     let file = args.requests.display().to_string();
     let mut all = requests::parse(&read_user_or_shipped(&args.requests)?, &file, &tools)?;
     all.truncate(args.limit.unwrap_or(usize::MAX));
-    let real = open_real_model(&args.model, &args.weights, &args.activations)?;
+    // Chapter 08's packed weights (the default) are CPU kernels: the run is on flex.
+    let real = open_real_model(
+        &args.model,
+        &args.weights,
+        &args.activations,
+        &crate::device::cpu(),
+    )?;
     let end_of_turn = real
         .tokenizer
         .special_id("<|im_end|>")

@@ -11,6 +11,10 @@ use serde::Serialize;
 pub struct TourArgs {
     #[command(flatten)]
     pub out: JsonFlag,
+    /// Where chapters 02–06 run their tensors (the real model's step is chapter 08's CPU
+    /// decoder whatever this says).
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
     /// Small sizes everywhere: a fast smoke run (numbers are real but not at the plateau).
     #[arg(long)]
     pub quick: bool,
@@ -141,12 +145,13 @@ pub struct AttentionTour {
     pub heatmap: super::attention::HeatmapOutput,
 }
 
-fn attention_tour(quick: bool) -> anyhow::Result<AttentionTour> {
+fn attention_tour(quick: bool, device: crate::device::DeviceFlag) -> anyhow::Result<AttentionTour> {
     use super::attention::{
         CompareArgs, HEATMAP_TEXT, HeatmapArgs, compare, heatmap, saturation_table,
     };
     let args = CompareArgs {
         out: JsonFlag { json: false },
+        device,
         seq: if quick { 128 } else { 1024 },
         heads: 8,
         head_dim: 64,
@@ -156,18 +161,21 @@ fn attention_tour(quick: bool) -> anyhow::Result<AttentionTour> {
     };
     let heat = HeatmapArgs {
         out: JsonFlag { json: false },
+        device,
         text: HEATMAP_TEXT.to_string(),
         tokenizer: "cl100k_base".to_string(),
         dir: None,
     };
     Ok(AttentionTour {
-        saturation: saturation_table(256)?,
+        saturation: saturation_table(256, &device.open()?)?,
         compare: compare(&args)?,
         heatmap: heatmap(&heat)?,
     })
 }
 
 pub fn run(args: &TourArgs) -> anyhow::Result<()> {
+    // A device this build lacks is refused before any work is done.
+    let device = args.device.open()?;
     let progress = Progress::new();
     let sizes = if args.quick {
         ProbeSizes::QUICK
@@ -194,17 +202,18 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
     progress.set("chapter 01: bpe");
     let bpe = super::bpe::tour_section(if args.quick { 512 } else { 2048 })?;
     progress.set("chapter 02: attention");
-    let attention = attention_tour(args.quick)?;
+    let attention = attention_tour(args.quick, args.device)?;
 
     progress.set("chapter 03: the transformer block");
-    let transformer = super::block::tour(args.quick)?;
+    let transformer = super::block::tour(args.quick, &device)?;
     progress.set("chapter 04: the KV cache");
-    let kv_cache = super::generate::tour_section()?;
+    let kv_cache = super::generate::tour_section(&device)?;
     progress.set("chapter 05: MHA, GQA and MQA");
-    let gqa = super::gqa::report()?;
+    let gqa = super::gqa::report(&device)?;
     progress.set("chapter 06: mixture of experts");
     let moe = super::moe::demonstrate(&super::moe::MoeArgs {
         quick: args.quick,
+        device: args.device,
         ..Default::default()
     })?;
     progress.set("serving budget and cost router");

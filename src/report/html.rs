@@ -160,6 +160,7 @@ pub fn write_page(records_dir: &Path, history: &History, out_dir: &Path) -> anyh
     } else {
         machine_section(&mut b, &latest);
         changes_section(&mut b, history);
+        devices_section(&mut b, &latest);
         chapter_sections(&mut b, &latest, &machines)?;
     }
     calculator_sections(&mut b, records_dir, &latest)?;
@@ -256,6 +257,42 @@ fn machine_section(b: &mut Builder, latest: &[Record]) {
             &[1],
         );
     }
+    b.end();
+}
+
+/// Benches measured on more than one device (`--device`, `WORKBENCH_DEVICE`), side by side;
+/// no section when every record ran on one.
+fn devices_section(b: &mut Builder, latest: &[Record]) {
+    let comparisons = super::device_comparison(latest);
+    if comparisons.is_empty() {
+        return;
+    }
+    b.section("devices", "Devices compared");
+    b.p(
+        "note",
+        "The same bench on each device it was measured on (the latest record of each), and the \
+         ratio of its throughput to flex's on this CPU. Percentages of the machine's limits \
+         elsewhere in this page are the CPU's and apply to flex records only.",
+    );
+    let rows: Vec<Vec<String>> = comparisons
+        .iter()
+        .flat_map(|c| {
+            c.measured.iter().map(move |m| {
+                vec![
+                    esc(&c.bench_id),
+                    esc(&m.device),
+                    thousands(m.throughput, 2),
+                    esc(&c.unit),
+                    m.times_flex.map_or("-".into(), |x| format!("{x:.2}×")),
+                ]
+            })
+        })
+        .collect();
+    b.table(
+        &["bench", "device", "throughput", "unit", "× flex"],
+        &rows,
+        &[2, 4],
+    );
     b.end();
 }
 
@@ -669,6 +706,7 @@ fn runs_section(b: &mut Builder, history: &History) {
                 esc(&line.chapters.join(" ")),
                 esc(&line.git_revs.join(" ")),
                 esc(&line.machines.join("; ")),
+                esc(&line.devices.join("; ")),
             ]
         })
         .collect();
@@ -677,7 +715,9 @@ fn runs_section(b: &mut Builder, history: &History) {
         "Newest first. Compare two with <code>llm-workbench report --compare A B</code>.",
     );
     b.table(
-        &["run", "started", "records", "chapters", "rev", "machine"],
+        &[
+            "run", "started", "records", "chapters", "rev", "machine", "device",
+        ],
         &rows,
         &[2],
     );

@@ -31,10 +31,69 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// PNG and SVG files written (see [`write_charts`]).
     pub charts: Vec<String>,
+    /// Benches measured on more than one device, side by side.
+    pub devices: Vec<DeviceComparison>,
+}
+
+/// One bench measured on several devices: each device's throughput and its ratio to flex.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceComparison {
+    pub bench_id: String,
+    pub unit: String,
+    pub measured: Vec<DeviceFigure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceFigure {
+    /// The device as records describe it: `wgpu (llvmpipe (LLVM 15.0.6, 256 bits))`.
+    pub device: String,
+    pub backend: String,
+    pub throughput: f64,
+    /// This device's throughput over flex's, when flex measured the bench too.
+    pub times_flex: Option<f64>,
+}
+
+/// The benches of `records` (latest per bench and backend) measured on more than one backend.
+pub fn device_comparison(records: &[Record]) -> Vec<DeviceComparison> {
+    let mut by_id: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        by_id.entry(&r.bench_id).or_default().push(r);
+    }
+    by_id
+        .into_iter()
+        .filter(|(_, rs)| rs.len() > 1)
+        .map(|(id, mut rs)| {
+            // flex first, then the GPUs by name.
+            rs.sort_by_key(|r| (!r.on_cpu(), r.backend().to_string()));
+            let flex = rs.iter().find(|r| r.on_cpu()).map(|r| r.throughput.value);
+            DeviceComparison {
+                bench_id: id.to_string(),
+                unit: rs[0].throughput.unit.clone(),
+                measured: rs
+                    .iter()
+                    .map(|r| DeviceFigure {
+                        device: r
+                            .device
+                            .as_ref()
+                            .map_or_else(|| "flex".to_string(), |d| d.to_string()),
+                        backend: r.backend().to_string(),
+                        throughput: r.throughput.value,
+                        times_flex: flex
+                            .filter(|f| *f > 0.0 && !r.on_cpu())
+                            .map(|f| r.throughput.value / f),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Throughput as a % of the machine limit with the same unit.
+/// The limits are the CPU's, so a record measured on a GPU gets none.
 pub fn percent_of_limit(r: &Record) -> Option<f64> {
+    if !r.on_cpu() {
+        return None;
+    }
     let limits = r.limits?;
     let limit = match r.throughput.unit.as_str() {
         "GFLOP/s" => limits.matmul_gflops,
@@ -67,6 +126,7 @@ pub fn from_history(
             .collect(),
         None => Vec::new(),
     };
+    let devices = device_comparison(&records);
     let rows = records
         .into_iter()
         .map(|record| ReportRow {
@@ -79,6 +139,7 @@ pub fn from_history(
         rows,
         charts,
         skipped,
+        devices,
     })
 }
 
@@ -103,7 +164,7 @@ struct Curve {
 /// token, and peak bytes where measured — on log–log axes (`<chapter>-time`,
 /// `<chapter>-peak-bytes`).
 pub fn chart_specs(records: &[Record]) -> Vec<(String, Chart)> {
-    let mut chapters: BTreeMap<&str, (&str, BTreeMap<&str, Curve>)> = BTreeMap::new();
+    let mut chapters: BTreeMap<&str, (&str, BTreeMap<String, Curve>)> = BTreeMap::new();
     for r in records {
         let Some(variant) = r.params.get("variant").and_then(|v| v.as_str()) else {
             continue;
@@ -120,7 +181,13 @@ pub fn chart_specs(records: &[Record]) -> Vec<(String, Chart)> {
         let (_, curves) = chapters
             .entry(&r.chapter)
             .or_insert((x_label, BTreeMap::new()));
-        let curve = curves.entry(variant).or_default();
+        // A GPU's points are their own curve beside flex's.
+        let series_name = if r.on_cpu() {
+            variant.to_string()
+        } else {
+            format!("{variant} ({})", r.backend())
+        };
+        let curve = curves.entry(series_name).or_default();
         let per_token = if per_x { r.time_s / x } else { r.time_s };
         curve.time_per_token_s.push((x, per_token));
         if let Some(b) = r.bytes {
@@ -206,6 +273,8 @@ pub struct RunLine {
     pub chapters: Vec<String>,
     pub git_revs: Vec<String>,
     pub machines: Vec<String>,
+    /// The devices its records ran on.
+    pub devices: Vec<String>,
 }
 
 /// `report --runs`: every run, oldest first.
@@ -243,6 +312,7 @@ fn run_line(run: &crate::records::Run) -> RunLine {
         chapters,
         git_revs: run.git_revs.clone(),
         machines: run.machines.iter().map(|m| m.to_string()).collect(),
+        devices: run.devices(),
     }
 }
 
@@ -255,7 +325,9 @@ impl std::fmt::Display for Runs {
                 self.records_dir
             );
         }
-        let mut t = Table::new(["run", "started", "records", "chapters", "rev", "machine"]);
+        let mut t = Table::new([
+            "run", "started", "records", "chapters", "rev", "machine", "device",
+        ]);
         for r in &self.runs {
             t.row([
                 r.id.clone(),
@@ -264,6 +336,7 @@ impl std::fmt::Display for Runs {
                 r.chapters.join(" "),
                 r.git_revs.join(" "),
                 r.machines.join("; "),
+                r.devices.join("; "),
             ]);
         }
         writeln!(f, "records: {}\n", self.records_dir)?;
@@ -288,6 +361,7 @@ impl std::fmt::Display for Report {
             "% of limit",
             "time",
             "peak bytes",
+            "device",
             "rev",
         ]);
         for row in &self.rows {
@@ -301,11 +375,28 @@ impl std::fmt::Display for Report {
                     .map_or("-".into(), |p| format!("{p:.1}%")),
                 format_seconds(r.time_s),
                 r.bytes.map_or("-".into(), |b| bytes(b.peak_bytes as f64)),
+                r.backend().to_string(),
                 r.git_rev.clone(),
             ]);
         }
         writeln!(f, "records: {}\n", self.records_dir)?;
         write!(f, "{t}")?;
+        if !self.devices.is_empty() {
+            writeln!(f, "\nbenches measured on more than one device:")?;
+            let mut t = Table::new(["bench", "device", "throughput", "unit", "× flex"]);
+            for c in &self.devices {
+                for m in &c.measured {
+                    t.row([
+                        c.bench_id.clone(),
+                        m.device.clone(),
+                        format!("{:.2}", m.throughput),
+                        c.unit.clone(),
+                        m.times_flex.map_or("-".into(), |x| format!("{x:.2}×")),
+                    ]);
+                }
+            }
+            write!(f, "{t}")?;
+        }
         if !self.charts.is_empty() {
             writeln!(f, "\ncharts:")?;
             for c in &self.charts {

@@ -202,15 +202,17 @@ pub fn ids_tensor(ids: &[TokenId], rows: usize, device: &Device) -> Tensor<2, In
     Tensor::from_data(TensorData::new(flat, [rows, ids.len() / rows]), device)
 }
 
-/// Trains the demo model on `text`; `on_step(step, loss)` is called after every step.
+/// Trains the demo model on `text` on `device` (gradients are taken on its autodiff form);
+/// `on_step(step, loss)` is called after every step.
 pub fn train_demo(
     text: &str,
     config: &TrainDemoConfig,
+    device: &Device,
     prompt: &str,
     generate_tokens: usize,
     on_step: impl FnMut(usize, f32),
 ) -> anyhow::Result<TrainDemo> {
-    Ok(train_demo_keeping_model(text, config, prompt, generate_tokens, on_step)?.0)
+    Ok(train_demo_keeping_model(text, config, device, prompt, generate_tokens, on_step)?.0)
 }
 
 /// The trained model and the tokens it never trained on, for measuring it further (chapter 08
@@ -225,6 +227,7 @@ pub struct Trained {
 pub fn train_demo_keeping_model(
     text: &str,
     config: &TrainDemoConfig,
+    device: &Device,
     prompt: &str,
     generate_tokens: usize,
     mut on_step: impl FnMut(usize, f32),
@@ -247,7 +250,7 @@ pub fn train_demo_keeping_model(
     let _one_run_at_a_time = RUN_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     device.seed(config.seed);
     let mut model = LlamaModel::new(&model_config, &device)?;
     let mut optimizer = AdamConfig::new().init();

@@ -3,6 +3,7 @@
 //! same model on one-token windows stays above it); a second run with the same seed is
 //! identical. The n-gram baselines are checked against a hand count.
 
+use burn::tensor::Device;
 use ch01_bpe::TokenId;
 use ch03_transformer_block::{
     DEMO_PROMPT, TrainDemoConfig, held_out_unigram_loss, ngram_entropy, train_demo,
@@ -22,11 +23,18 @@ fn loss_falls_below_target_and_model_recites() {
         ..TrainDemoConfig::default()
     };
     let start = std::time::Instant::now();
-    let demo = train_demo(CORPUS, &config, DEMO_PROMPT, 40, |step, loss| {
-        if step % 25 == 0 {
-            eprintln!("step {step:4} loss {loss:.3}");
-        }
-    })
+    let demo = train_demo(
+        CORPUS,
+        &config,
+        &Device::flex(),
+        DEMO_PROMPT,
+        40,
+        |step, loss| {
+            if step % 25 == 0 {
+                eprintln!("step {step:4} loss {loss:.3}");
+            }
+        },
+    )
     .unwrap();
     eprintln!(
         "{:.1} s; generated: {:?}",
@@ -89,13 +97,14 @@ fn same_seed_same_run() {
         steps: 5,
         ..TrainDemoConfig::default()
     };
-    let a = train_demo(CORPUS, &config, "The", 5, |_, _| {}).unwrap();
-    let b = train_demo(CORPUS, &config, "The", 5, |_, _| {}).unwrap();
+    let a = train_demo(CORPUS, &config, &Device::flex(), "The", 5, |_, _| {}).unwrap();
+    let b = train_demo(CORPUS, &config, &Device::flex(), "The", 5, |_, _| {}).unwrap();
     assert_eq!(a.losses, b.losses);
     assert_eq!(a.generated, b.generated);
     let c = train_demo(
         CORPUS,
         &TrainDemoConfig { seed: 7, ..config },
+        &Device::flex(),
         "The",
         5,
         |_, _| {},
@@ -117,7 +126,7 @@ fn one_token_windows_stay_above_the_bigram_entropy() {
         learning_rate: 1e-2,
         ..TrainDemoConfig::default()
     };
-    let demo = train_demo(CORPUS, &config, "The", 1, |_, _| {}).unwrap();
+    let demo = train_demo(CORPUS, &config, &Device::flex(), "The", 1, |_, _| {}).unwrap();
     let last50 = demo.losses[demo.losses.len() - 50..].iter().sum::<f32>() as f64 / 50.0;
     eprintln!(
         "one-token windows: last 50 steps {last50:.3}; unigram {:.3}, bigram {:.3}",
