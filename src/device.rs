@@ -136,23 +136,21 @@ pub struct DeviceInfo {
 
 impl DeviceInfo {
     fn of(choice: DeviceChoice, device: &Device) -> Self {
-        let _ = device;
-        let (name, memory_bytes) = match choice {
-            DeviceChoice::Flex => (crate::machine::cpu_model(), crate::machine::memory_bytes()),
-            #[cfg(any(feature = "wgpu", feature = "cuda"))]
-            _ => (
-                device
-                    .identity()
-                    .map_or_else(|| choice.name().to_string(), |id| id.name),
-                None,
-            ),
-            #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-            _ => (choice.name().to_string(), None),
+        if choice == DeviceChoice::Flex {
+            return Self::flex();
+        }
+        // Only a GPU build reaches here ([`DeviceChoice::open`] refuses the others).
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let name = device.identity().map(|id| id.name);
+        #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+        let name: Option<String> = {
+            let _ = device;
+            None
         };
         DeviceInfo {
             backend: choice.name().to_string(),
-            name,
-            memory_bytes,
+            name: name.unwrap_or_else(|| choice.name().to_string()),
+            memory_bytes: None,
         }
     }
 

@@ -205,6 +205,14 @@ impl Record {
         self.device.as_ref().map_or("flex", |d| d.backend.as_str())
     }
 
+    /// The device as reports show it: `flex (CPU model, RAM)`, `wgpu (adapter)`, or `flex` for
+    /// records from before devices were recorded.
+    pub fn device_label(&self) -> String {
+        self.device
+            .as_ref()
+            .map_or_else(|| "flex".to_string(), |d| d.to_string())
+    }
+
     /// Whether the work ran on the CPU (flex), so the machine's CPU limits and the budget's
     /// `this-machine` roofline apply to it.
     pub fn on_cpu(&self) -> bool {
@@ -274,11 +282,7 @@ pub struct Run {
 impl Run {
     /// The devices its records ran on (flex for records from before devices were recorded).
     pub fn devices(&self) -> Vec<String> {
-        let mut devices: Vec<String> = self
-            .records
-            .iter()
-            .map(|r| r.device.as_ref().map_or("flex".into(), |d| d.to_string()))
-            .collect();
+        let mut devices: Vec<String> = self.records.iter().map(Record::device_label).collect();
         devices.sort();
         devices.dedup();
         devices

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_bad_input, bin, json, run, temp_dir};
+use common::{assert_bad_input, bin, json, run, temp_dir, write_record};
 use std::path::Path;
 
 /// The tensor commands, each with `--device` and small sizes.
@@ -84,10 +84,7 @@ fn record(bench: &str, tokens_per_s: f64, device: Option<&str>, t: u64) -> serde
 }
 
 fn write(dir: &Path, value: &serde_json::Value) {
-    let folder = dir.join("runs").join(value["run_id"].as_str().unwrap());
-    std::fs::create_dir_all(&folder).unwrap();
-    let name = value["bench_id"].as_str().unwrap().replace('/', "__");
-    std::fs::write(folder.join(format!("{name}.json")), value.to_string()).unwrap();
+    write_record(dir, value["run_id"].as_str().unwrap(), value);
 }
 
 #[test]

@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{assert_bad_input, bin, json, run, temp_dir};
-use std::path::Path;
+use common::{assert_bad_input, bin, json, run, temp_dir, write_record};
 
 /// A record as a bench writes it (schema 2), with a median time and its quartiles.
 fn record(run_id: &str, bench: &str, time_s: f64, spread: (f64, f64), t: u64) -> serde_json::Value {
@@ -16,13 +15,6 @@ fn record(run_id: &str, bench: &str, time_s: f64, spread: (f64, f64), t: u64) ->
         "machine": {"cpu_model": "test cpu", "logical_cores": 2},
         "run_id": run_id, "git_rev": "abc1234", "unix_time_s": t,
     })
-}
-
-fn write(dir: &Path, run_id: &str, value: &serde_json::Value) {
-    let folder = dir.join("runs").join(run_id);
-    std::fs::create_dir_all(&folder).unwrap();
-    let name = value["bench_id"].as_str().unwrap().replace('/', "__");
-    std::fs::write(folder.join(format!("{name}.json")), value.to_string()).unwrap();
 }
 
 /// Two runs of the same measurement both survive, each in its own folder, and `report`
@@ -124,7 +116,7 @@ fn compare_flags_only_changes_beyond_the_spread() {
         ("b", "attention/tiled/128", 1.50, (1.45, 1.55), 200),
         ("b", "attention/steps/128", 2.05, (1.95, 2.15), 200),
     ] {
-        write(&dir, run_id, &record(run_id, bench, time_s, spread, t));
+        write_record(&dir, run_id, &record(run_id, bench, time_s, spread, t));
     }
     let cmp = json(
         bin()
@@ -179,12 +171,12 @@ fn change_of(cmp: &serde_json::Value, id: &str) -> String {
 #[test]
 fn compare_with_an_unknown_run_lists_the_runs() {
     let dir = temp_dir("history-unknown");
-    write(
+    write_record(
         &dir,
         "one",
         &record("one", "attention/tiled/128", 1.0, (1.0, 1.0), 1),
     );
-    write(
+    write_record(
         &dir,
         "two",
         &record("two", "attention/tiled/128", 1.0, (1.0, 1.0), 2),
@@ -202,12 +194,12 @@ fn compare_with_an_unknown_run_lists_the_runs() {
 #[test]
 fn the_html_page_has_its_sections_for_old_new_and_no_records() {
     let dir = temp_dir("history-html");
-    write(
+    write_record(
         &dir,
         "a",
         &record("a", "attention/tiled/128", 1.00, (0.98, 1.02), 100),
     );
-    write(
+    write_record(
         &dir,
         "b",
         &record("b", "attention/tiled/128", 1.50, (1.45, 1.55), 200),
@@ -283,7 +275,7 @@ fn the_html_page_has_its_sections_for_old_new_and_no_records() {
 #[test]
 fn corrupt_files_in_runs_are_named_and_the_rest_read() {
     let dir = temp_dir("history-corrupt");
-    write(
+    write_record(
         &dir,
         "good",
         &record("elsewhere", "attention/tiled/128", 1.0, (1.0, 1.0), 1),
@@ -318,8 +310,8 @@ fn different_cases_are_not_comparable_and_folders_need_no_records_folder() {
     let a = record("a", "attention/tiled/128", 1.0, (0.9, 1.1), 1);
     let mut b = record("b", "attention/tiled/128", 5.0, (4.9, 5.1), 2);
     b["params"]["seq"] = 4096.into();
-    write(&dir, "a", &a);
-    write(&dir, "b", &b);
+    write_record(&dir, "a", &a);
+    write_record(&dir, "b", &b);
     let cwd = temp_dir("history-not-comparable-cwd");
     let cmp = json(
         bin()

@@ -72,10 +72,7 @@ pub fn device_comparison(records: &[Record]) -> Vec<DeviceComparison> {
                 measured: rs
                     .iter()
                     .map(|r| DeviceFigure {
-                        device: r
-                            .device
-                            .as_ref()
-                            .map_or_else(|| "flex".to_string(), |d| d.to_string()),
+                        device: r.device_label(),
                         backend: r.backend().to_string(),
                         throughput: r.throughput.value,
                         times_flex: flex

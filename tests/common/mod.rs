@@ -52,3 +52,11 @@ pub fn assert_bad_input(cmd: &mut Command, must_mention: &[&str]) {
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Writes a record (as JSON) where a run's records live: `DIR/runs/RUN_ID/<bench id>.json`.
+pub fn write_record(dir: &Path, run_id: &str, value: &serde_json::Value) {
+    let folder = dir.join("runs").join(run_id);
+    std::fs::create_dir_all(&folder).unwrap();
+    let name = value["bench_id"].as_str().unwrap().replace('/', "__");
+    std::fs::write(folder.join(format!("{name}.json")), value.to_string()).unwrap();
+}
