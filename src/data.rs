@@ -32,6 +32,9 @@ pub const MODELS_YAML: &str = include_str!("../data/models.yaml");
 /// The reference workload: 1,000 in + 300 out tokens per task, 10,000 tasks a day, 30 days.
 pub const REFERENCE_WORKLOAD_YAML: &str = include_str!("../data/workloads/reference.yaml");
 
+/// The sample trace `serve-sim --trace data/serving/trace.yaml` replays.
+pub const SERVING_TRACE_YAML: &str = include_str!("../data/serving/trace.yaml");
+
 /// The tool-call requests `toolcall run` asks a model by default.
 pub const TOOLCALL_REQUESTS_YAML: &str = include_str!("../data/toolcalls/requests.yaml");
 
@@ -42,6 +45,7 @@ pub fn shipped(path: &Path) -> Option<&'static str> {
         "data/models.yaml" => Some(MODELS_YAML),
         "data/workloads/reference.yaml" => Some(REFERENCE_WORKLOAD_YAML),
         "data/toolcalls/requests.yaml" => Some(TOOLCALL_REQUESTS_YAML),
+        "data/serving/trace.yaml" => Some(SERVING_TRACE_YAML),
         _ => path
             .strip_prefix("data/corpora/")
             .and_then(|name| CORPORA.iter().find(|c| c.0 == name))

@@ -113,7 +113,7 @@ fn tour_runs_on_the_defaults() {
     let tour: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let chapters = tour["chapters"].as_array().unwrap();
     assert_eq!(chapters[0]["folder"], "01-bpe");
-    assert_eq!(chapters.len(), 8);
+    assert_eq!(chapters.len(), 9);
     // Chapter 07: the real model answers (the test binaries fetch it), or says how to get it.
     let real = &tour["real_model"];
     assert!(
@@ -122,6 +122,21 @@ fn tour_runs_on_the_defaults() {
                 .as_str()
                 .is_some_and(|h| h.contains("fetch smollm2")),
         "{real}"
+    );
+    // Chapter 09: the shipped trace served (all its output tokens), or how to fetch.
+    let trace = std::fs::read_to_string("data/serving/trace.yaml").unwrap();
+    let trace_tokens: i64 = ch09_serving::parse_trace(&trace)
+        .unwrap()
+        .iter()
+        .map(|t| t.output_tokens)
+        .sum();
+    let serving = &tour["serving"];
+    assert!(
+        serving["report"]["summary"]["output_tokens"] == trace_tokens
+            || serving["how_to_fetch"]
+                .as_str()
+                .is_some_and(|h| h.contains("fetch smollm2")),
+        "{serving}"
     );
     assert!(tour["report"]["rows"].as_array().unwrap().len() >= 4);
 }

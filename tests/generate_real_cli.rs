@@ -5,14 +5,9 @@
 mod common;
 
 use ch07_real_model::GgmlType;
-use ch07_real_model::fetch::{SMOLLM2, ensure};
+use ch07_real_model::fetch::SMOLLM2;
 use ch07_real_model::gguf::{MetaValue, write_gguf};
-use common::{assert_bad_input, bin, json, temp_dir};
-
-fn models_dir() -> String {
-    let fetched = ensure(&SMOLLM2).unwrap_or_else(|e| panic!("{e}"));
-    fetched.path().parent().unwrap().display().to_string()
-}
+use common::{assert_bad_input, bin, json, models_dir, temp_dir};
 
 fn generate(args: &[&str]) -> std::process::Command {
     let mut cmd = bin();

@@ -6,13 +6,7 @@
 
 mod common;
 
-use ch07_real_model::fetch::{SMOLLM2, ensure};
-use common::{assert_bad_input, bin, json, run, temp_dir};
-
-fn models_dir() -> String {
-    let fetched = ensure(&SMOLLM2).unwrap_or_else(|e| panic!("{e}"));
-    fetched.path().parent().unwrap().display().to_string()
-}
+use common::{assert_bad_input, bin, json, models_dir, run, temp_dir};
 
 /// Two of the shipped requests, as a request set of their own.
 const TWO_REQUESTS: &str = r#"requests:

@@ -70,7 +70,7 @@ pub fn run_in(dir: &std::path::Path) -> BudgetTour {
     BudgetTour { lines, notes }
 }
 
-/// The tour's note on this machine's chapter 04 records against the budget's roofline, with
+/// The tour's note on this machine's chapter 04 and 09 records against the budget's roofline, with
 /// each record file that could not be read named.
 fn predicted_vs_measured(dir: &std::path::Path) -> Vec<String> {
     let read = hardware::resolve(hardware::THIS_MACHINE, dir)
@@ -84,7 +84,7 @@ fn predicted_vs_measured(dir: &std::path::Path) -> Vec<String> {
     match (&m.missing, m.median_efficiency) {
         (Some(why), _) => notes.push(format!("predicted vs measured: {why}")),
         (None, Some(e)) => notes.push(format!(
-            "predicted vs measured: {} chapter 04 decode records reach {:.0}% of the bandwidth roofline (median)",
+            "predicted vs measured: {} chapter 04/09 decode records reach {:.0}% of the bandwidth roofline (median)",
             m.comparisons.len(),
             e * 100.0
         )),

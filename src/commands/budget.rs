@@ -85,7 +85,8 @@ pub struct BudgetArgs {
     /// MLA selection].
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
-    /// On this-machine: scale the bandwidth efficiency by what chapter 04's records measured.
+    /// On this-machine: set the bandwidth (and, with chapter 09's large-batch records, the
+    /// compute) efficiency to what chapter 04's and 09's decode records measured.
     #[arg(long)]
     pub calibrate: bool,
     /// List the catalogs.
@@ -236,6 +237,9 @@ pub struct BudgetReport {
     /// The bandwidth efficiency `--calibrate` applied (the measured median).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibrated_bandwidth_efficiency: Option<f64>,
+    /// The compute efficiency `--calibrate` applied (the compute-bound records' median), when
+    /// chapter 09's large batches reached the compute roof.
+    pub calibrated_compute_efficiency: Option<f64>,
 }
 
 pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
@@ -276,19 +280,23 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
         }
         None
     };
-    let mut calibrated = None;
+    let (mut calibrated, mut calibrated_compute) = (None, None);
     if args.calibrate {
         match measured.as_ref().and_then(|m| m.median_efficiency) {
             Some(e) => {
                 s.efficiency.bandwidth = e.clamp(1e-6, 1.0);
                 calibrated = Some(s.efficiency.bandwidth);
+                if let Some(c) = measured.as_ref().and_then(|m| m.median_compute_efficiency) {
+                    s.efficiency.compute = c.clamp(1e-6, 1.0);
+                    calibrated_compute = Some(s.efficiency.compute);
+                }
             }
             None => bail_input!(
                 "--calibrate: {}",
                 measured
                     .as_ref()
                     .and_then(|m| m.missing.clone())
-                    .unwrap_or_else(|| "no usable chapter 04 records".into())
+                    .unwrap_or_else(|| "no usable chapter 04/09 decode records".into())
             ),
         }
     }
@@ -298,6 +306,7 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
             budget,
             measured,
             calibrated_bandwidth_efficiency: calibrated,
+            calibrated_compute_efficiency: calibrated_compute,
         },
         args.out,
     )
@@ -430,7 +439,7 @@ impl fmt::Display for BudgetReport {
         if let Some(m) = &self.measured {
             writeln!(
                 f,
-                "\nPredicted vs measured (chapter 04 decode records, roofline at 100%):"
+                "\nPredicted vs measured (chapter 04 and 09 decode records, roofline at 100%):"
             )?;
             match &m.missing {
                 Some(why) => writeln!(f, "  {why}")?,
@@ -442,6 +451,7 @@ impl fmt::Display for BudgetReport {
                         "measured tok/s",
                         "predicted tok/s",
                         "efficiency",
+                        "bound",
                         "KV measured",
                         "KV predicted",
                     ]);
@@ -453,6 +463,7 @@ impl fmt::Display for BudgetReport {
                             thousands(c.measured_tokens_per_s, 1),
                             thousands(c.predicted_tokens_per_s, 1),
                             format!("{:.2}", c.implied_efficiency),
+                            c.bound.to_string(),
                             c.measured_kv_bytes.map_or("-".into(), bytes),
                             bytes(c.predicted_kv_bytes),
                         ]);
@@ -463,7 +474,9 @@ impl fmt::Display for BudgetReport {
             if let Some(e) = self.calibrated_bandwidth_efficiency {
                 writeln!(
                     f,
-                    "calibrated: decode uses the measured median efficiency {e:.2}"
+                    "calibrated: decode uses the measured bandwidth efficiency {e:.2}{}",
+                    self.calibrated_compute_efficiency
+                        .map_or(String::new(), |c| format!(" and compute efficiency {c:.2}"))
                 )?;
             }
         }

@@ -301,23 +301,7 @@ pub fn open_real_model(
             ))
         })?),
     };
-    let path = match fetch::spec(spec) {
-        Ok(known) => {
-            let path = fetch::cached_path(&known);
-            if !path.exists() {
-                crate::bail_input!(
-                    "--model {spec}: not fetched yet ({} is missing): run `llm-workbench fetch {}`",
-                    path.display(),
-                    known.id
-                );
-            }
-            path
-        }
-        Err(_) if spec.to_lowercase().ends_with(".gguf") => std::path::PathBuf::from(spec),
-        Err(_) => {
-            crate::bail_input!("--model {spec}: neither a known model (smollm2) nor a .gguf file")
-        }
-    };
+    let path = model_path(spec)?;
     let gguf = Gguf::open(&path).map_err(|e| BadInput(e.to_string()))?;
     let config = config_from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
     let tokenizer = GgufTokenizer::from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
@@ -351,6 +335,28 @@ pub fn open_real_model(
         weights: weights.to_string(),
         model,
         tokenizer,
+    })
+}
+
+/// The file `--model` names: a known model's cached file (which must have been fetched) or a
+/// path to a `.gguf` file.
+pub fn model_path(spec: &str) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match fetch::spec(spec) {
+        Ok(known) => {
+            let path = fetch::cached_path(&known);
+            if !path.exists() {
+                crate::bail_input!(
+                    "--model {spec}: not fetched yet ({} is missing): run `llm-workbench fetch {}`",
+                    path.display(),
+                    known.id
+                );
+            }
+            path
+        }
+        Err(_) if spec.to_lowercase().ends_with(".gguf") => std::path::PathBuf::from(spec),
+        Err(_) => {
+            crate::bail_input!("--model {spec}: neither a known model (smollm2) nor a .gguf file")
+        }
     })
 }
 

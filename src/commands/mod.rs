@@ -14,6 +14,7 @@ pub mod machine;
 pub mod moe;
 pub mod report;
 pub mod route;
+pub mod serve;
 pub mod toolcall;
 pub mod tour;
 
@@ -58,6 +59,9 @@ pub enum Command {
     Gqa(gqa::GqaArgs),
     /// Chapter 06: Mixture of Experts: balanced vs skewed routing, MoE vs dense time.
     Moe(moe::MoeArgs),
+    /// Chapter 09: serve many requests on the real model with continuous (or static) batching
+    /// over the paged KV cache: throughput, time to first token, time per token, pre-emptions.
+    ServeSim(serve::ServeSimArgs),
     /// Serving budget: weights, KV cache, concurrency, throughput, $/1M tokens, vLLM flags.
     Budget(budget::BudgetArgs),
     /// Cost router: per-tier costs, the routing plan, audit review, price catalogs.
@@ -111,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(args) => fetch::run(&args),
         Command::Gqa(args) => gqa::run(&args),
         Command::Moe(args) => moe::run(&args),
+        Command::ServeSim(args) => serve::run(&args),
         Command::Budget(args) => budget::run(&args),
         Command::Route(args) => route::run(&args),
         Command::Toolcall(args) => toolcall::run(&args),

@@ -62,11 +62,16 @@ pub const CHAPTERS: &[(&str, &str, &str)] = &[
         "Quantization and decode speed",
         "block quantization (Q8_0, Q4_0, Q4_1, K-quants), matmul on quantized weights, decode vs llama.cpp",
     ),
+    (
+        "09-serving",
+        "Serving many requests",
+        "continuous batching and chunked prefill over the paged cache, measured against the budget",
+    ),
 ];
 
 /// Each chapter crate's first doc lines, embedded at build time: the binary must not need the
 /// source tree at run time.
-const CHAPTER_DOCS: [(&str, &str); 8] = [
+const CHAPTER_DOCS: [(&str, &str); 9] = [
     ("01-bpe", include_str!("../../chapters/01-bpe/src/lib.rs")),
     (
         "02-attention",
@@ -89,6 +94,10 @@ const CHAPTER_DOCS: [(&str, &str); 8] = [
     (
         "08-quantization",
         include_str!("../../chapters/08-quantization/src/lib.rs"),
+    ),
+    (
+        "09-serving",
+        include_str!("../../chapters/09-serving/src/lib.rs"),
     ),
 ];
 
@@ -123,6 +132,8 @@ pub struct TourOutput {
     pub gqa: super::gqa::GqaOutput,
     /// Chapter 06: balanced vs skewed routing, MoE vs dense time.
     pub moe: super::moe::MoeTour,
+    /// Chapter 09: the shipped trace served on the real model with continuous batching.
+    pub serving: super::serve::ServingTour,
     /// Chapter 07: the real model answers a question (in text mode after the rest, streamed).
     pub real_model: super::generate::RealModelTour,
     /// The serving budget on catalog models: an H100 and this machine.
@@ -216,6 +227,8 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         device: args.device,
         ..Default::default()
     })?;
+    progress.set("chapter 09: serving many requests");
+    let serving = super::serve::tour_section(args.device)?;
     progress.set("serving budget and cost router");
     let budget = crate::budget::tour::run();
     let route = super::route::tour_section()?;
@@ -237,6 +250,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
         kv_cache,
         gqa,
         moe,
+        serving,
         real_model,
         budget,
         route,
@@ -293,6 +307,11 @@ impl std::fmt::Display for TourOutput {
         writeln!(f, "== Chapter 04: the KV cache ==\n{}", self.kv_cache)?;
         writeln!(f, "== Chapter 05: MHA, GQA and MQA ==\n{}", self.gqa)?;
         writeln!(f, "== Chapter 06: mixture of experts ==\n{}", self.moe)?;
+        writeln!(
+            f,
+            "== Chapter 09: serving many requests ==\n{}",
+            self.serving
+        )?;
         writeln!(f, "== Serving budget ==\n{}", self.budget)?;
         writeln!(f, "== Cost router ==\n{}", self.route)?;
         writeln!(f, "== Report ==")?;

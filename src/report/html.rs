@@ -583,9 +583,9 @@ fn calculator_sections(
                 b.p(
                     "note",
                     &esc(&format!(
-                        "Chapter 04's decode records on {} against the budget's roofline for the \
-                         same shape ({} GB/s, {} GFLOP/s measured); the median efficiency is \
-                         what `budget --calibrate` applies.",
+                        "Chapter 04's and 09's decode records on {} against the budget's \
+                         roofline for the same shape ({} GB/s, {} GFLOP/s measured); the \
+                         median efficiencies are what `budget --calibrate` applies.",
                         h.name,
                         thousands(h.bandwidth_bytes_per_s / 1e9, 1),
                         thousands(h.peak_flops_for("fp32").0 / 1e9, 0)
@@ -598,9 +598,11 @@ fn calculator_sections(
                         vec![
                             esc(&c.bench_id),
                             thousands(c.context_tokens as f64, 0),
+                            c.batch.to_string(),
                             thousands(c.measured_tokens_per_s, 1),
                             thousands(c.predicted_tokens_per_s, 1),
                             format!("{:.0}%", 100.0 * c.implied_efficiency),
+                            c.bound.to_string(),
                         ]
                     })
                     .collect();
@@ -608,15 +610,26 @@ fn calculator_sections(
                     &[
                         "record",
                         "context",
+                        "batch",
                         "measured tok/s",
                         "predicted tok/s",
                         "measured/predicted",
+                        "bound",
                     ],
                     &rows,
-                    &[1, 2, 3, 4],
+                    &[1, 2, 3, 4, 5],
                 );
                 if let Some(e) = m.median_efficiency {
-                    b.p("note", &format!("Median efficiency: {:.0}%.", 100.0 * e));
+                    let compute = m.median_compute_efficiency.map_or(String::new(), |c| {
+                        format!(
+                            " Compute-bound (median): {:.0}% of the matmul peak.",
+                            100.0 * c
+                        )
+                    });
+                    b.p(
+                        "note",
+                        &format!("Bandwidth efficiency (median): {:.0}%.{compute}", 100.0 * e),
+                    );
                 }
             }
         }

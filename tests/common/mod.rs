@@ -8,6 +8,14 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_llm-workbench"))
 }
 
+/// The folder holding chapter 07's model, fetched first if needed (`WORKBENCH_MODELS` for the
+/// binary under test).
+pub fn models_dir() -> String {
+    let fetched = ch07_real_model::fetch::ensure(&ch07_real_model::fetch::SMOLLM2)
+        .unwrap_or_else(|e| panic!("{e}"));
+    fetched.path().parent().unwrap().display().to_string()
+}
+
 /// A fresh, empty directory under cargo's per-test scratch space.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);

@@ -139,12 +139,22 @@ pub struct Qkv {
 impl SelfAttention {
     /// Projects `x: [b, s, hidden]` at positions `start..start+s` and rotates q and k.
     pub fn project(&self, x: Tensor<3>, start: usize) -> Qkv {
+        let s = x.dims()[1];
+        self.project_at(x, &(start..start + s).collect::<Vec<_>>())
+    }
+
+    /// Projects `x: [b, s, hidden]` whose row `i` sits at `positions[i]` and rotates q and k.
+    pub fn project_at(&self, x: Tensor<3>, positions: &[usize]) -> Qkv {
         let q = split_heads(linear(&self.q_proj, x.clone()), self.heads);
         let k = split_heads(linear(&self.k_proj, x.clone()), self.kv_heads);
         let v = split_heads(linear(&self.v_proj, x), self.kv_heads);
+        let rotate = |t| {
+            self.rope
+                .apply_at(t, positions.iter().copied(), RopeStyle::SplitHalves)
+        };
         Qkv {
-            q: self.rope.apply(q, start, RopeStyle::SplitHalves),
-            k: self.rope.apply(k, start, RopeStyle::SplitHalves),
+            q: rotate(q),
+            k: rotate(k),
             v,
         }
     }

@@ -76,9 +76,21 @@ impl DecoderBlock {
         start: usize,
         attend: impl FnOnce(&SelfAttention, Qkv) -> Result<Tensor<3>, AttentionError>,
     ) -> Result<Tensor<3>, AttentionError> {
+        let s = x.dims()[1];
+        self.forward_at(x, &(start..start + s).collect::<Vec<_>>(), attend)
+    }
+
+    /// [`DecoderBlock::forward_with_attention`] with row `i` of `x` at `positions[i]`: the rows
+    /// of several sequences laid end to end (chapter 09's batched step), each at its own place.
+    pub fn forward_at(
+        &self,
+        x: Tensor<3>,
+        positions: &[usize],
+        attend: impl FnOnce(&SelfAttention, Qkv) -> Result<Tensor<3>, AttentionError>,
+    ) -> Result<Tensor<3>, AttentionError> {
         let qkv = self
             .self_attn
-            .project(self.input_layernorm.forward(x.clone()), start);
+            .project_at(self.input_layernorm.forward(x.clone()), positions);
         let h = x + attend(&self.self_attn, qkv)?;
         Ok(h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h)))
     }

@@ -106,13 +106,24 @@ impl Rope {
         head_dim: usize,
         device: &Device,
     ) -> (Tensor<2>, Tensor<2>) {
+        self.tables_at(start..start + len, head_dim, device)
+    }
+
+    /// [`Rope::tables`] for any positions, one row each: a batch of sequences laid end to end
+    /// (chapter 09) has rows at unrelated positions.
+    pub fn tables_at(
+        &self,
+        positions: impl ExactSizeIterator<Item = usize>,
+        head_dim: usize,
+        device: &Device,
+    ) -> (Tensor<2>, Tensor<2>) {
         let inv_freq = self.inv_freq(head_dim);
-        let half = inv_freq.len();
+        let (len, half) = (positions.len(), inv_freq.len());
         let (mut cos, mut sin) = (
             Vec::with_capacity(len * half),
             Vec::with_capacity(len * half),
         );
-        for m in start..start + len {
+        for m in positions {
             for f in &inv_freq {
                 let angle = m as f64 * f;
                 cos.push(angle.cos() as f32);
@@ -125,9 +136,21 @@ impl Rope {
 
     /// Rotates `x: [b, h, s, head_dim]` whose rows sit at positions `start..start+s`.
     pub fn apply(&self, x: Tensor<4>, start: usize, style: RopeStyle) -> Tensor<4> {
+        let s = x.dims()[2];
+        self.apply_at(x, start..start + s, style)
+    }
+
+    /// Rotates `x: [b, h, s, head_dim]` whose row `i` sits at the `i`-th of `positions`.
+    pub fn apply_at(
+        &self,
+        x: Tensor<4>,
+        positions: impl ExactSizeIterator<Item = usize>,
+        style: RopeStyle,
+    ) -> Tensor<4> {
         let [b, h, s, d] = x.dims();
+        assert_eq!(positions.len(), s, "one position per row");
         let half = d / 2;
-        let (cos, sin) = self.tables(start, s, d, &x.device());
+        let (cos, sin) = self.tables_at(positions, d, &x.device());
         let cos: Tensor<4> = cos.unsqueeze(); // [1, 1, s, d/2]
         let sin: Tensor<4> = sin.unsqueeze();
         match style {

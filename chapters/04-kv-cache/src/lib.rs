@@ -4,7 +4,7 @@
 //! 1. [`cache`]: the [`KvCache`] trait, the concatenating and the pre-allocated cache, and the
 //!    KV size formula.
 //! 2. [`paged`]: vLLM-style paging — a shared pool of fixed-size blocks and a block table per
-//!    sequence.
+//!    sequence, and attention for a batch of sequences that reads their blocks in place.
 //! 3. [`window`]: a sliding-window cache (a rotating buffer of the last `W` positions) and the
 //!    masked no-cache reference it is checked against.
 //! 4. [`decode`]: greedy generation without a cache (the baseline) and with any cache, and a
@@ -24,6 +24,6 @@ pub use decode::{
     BatchOutcome, Generation, SeqOutcome, generate_cached, generate_no_cache, generate_paged_batch,
 };
 pub use error::CacheError;
-pub use paged::{BlockPool, PagedCache, PoolStats, SharedPool};
+pub use paged::{BlockPool, PagedCache, PagedSeq, PoolStats, SharedPool};
 pub use serving::{Preemption, ServingConfig, ServingError, ServingResult, simulate, try_simulate};
 pub use window::{SlidingWindowCache, forward_sliding_window, generate_sliding_reference};

@@ -18,12 +18,20 @@
 //! pool (`narrow`, no copy), strided between heads exactly like the pre-allocated cache's
 //! buffer. A sequence whose table is one run — a lone sequence on its pool, or any sequence
 //! whose blocks happened to be free in order — is read in place; a table of several runs is
-//! read with one concatenation of the runs (a copy of its KV, as `cat` makes). A fused
-//! paged-attention kernel (vLLM) reads scattered blocks in place too.
+//! read with one concatenation of the runs (a copy of its KV, as `cat` makes).
+//!
+//! [`BlockPool::attend_batch`] is the serving path (chapter 09): one step of many sequences,
+//! each with its own block table, that never copies a sequence's K/V. Each run of blocks is
+//! read in place; what is joined across runs is the *scores* (one number per key and query
+//! row, `head_dim` times fewer than the keys), then the softmax, then each run's share of the
+//! values is summed — the same sum as over gathered keys, in another order. vLLM's fused
+//! PagedAttention kernel reads scattered blocks in place the same way.
 
 use crate::cache::{KvCache, tensor_bytes};
 use crate::error::CacheError;
 use burn::tensor::{Device, Tensor};
+use ch02_attention::causal_mask;
+use ch02_attention::steps::{masked_softmax, scores};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -158,6 +166,130 @@ impl BlockPool {
         }
         Ok(())
     }
+
+    /// One layer of a batched step: `q: [1, heads, T, d]`, `k, v: [1, kv_heads, T, d]` hold
+    /// the step's rows of every sequence in `seqs`, end to end, in that order. Writes each
+    /// sequence's new keys and values into its blocks, then attends each sequence's queries
+    /// (causally: they are its last `new` positions) over all its positions, reading its blocks
+    /// where they lie. Returns the attention output `[1, heads, T, d]`, rows as in `q`.
+    ///
+    /// Every table must already hold blocks for `cached + new` positions
+    /// ([`KvCache::reserve`] on each sequence's [`PagedCache`]).
+    pub fn attend_batch(
+        &mut self,
+        layer: usize,
+        seqs: &[PagedSeq],
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+    ) -> Tensor<4> {
+        let bs = self.block_size;
+        let (mut ks, mut vs) = (
+            self.k[layer].take().expect("present"),
+            self.v[layer].take().expect("present"),
+        );
+        let mut row = 0;
+        for s in seqs {
+            ks = scatter(ks, k.clone().narrow(2, row, s.new), s.table, s.cached, bs);
+            vs = scatter(vs, v.clone().narrow(2, row, s.new), s.table, s.cached, bs);
+            row += s.new;
+        }
+        let mut row = 0;
+        let outputs: Vec<Tensor<4>> = seqs
+            .iter()
+            .map(|s| {
+                let q_s = q.clone().narrow(2, row, s.new);
+                row += s.new;
+                let spans = spans(s.table, bs, s.cached + s.new);
+                attend_spans(q_s, &ks, &vs, &spans)
+            })
+            .collect();
+        self.k[layer] = Some(ks);
+        self.v[layer] = Some(vs);
+        Tensor::cat(outputs, 2) // [1, heads, T, d]
+    }
+}
+
+/// One sequence's rows in a batched step over a [`BlockPool`] ([`BlockPool::attend_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PagedSeq<'a> {
+    /// Its block table ([`PagedCache::block_table`]), with blocks for `cached + new` positions.
+    pub table: &'a [usize],
+    /// Positions already stored: this step's rows sit at positions `cached..cached + new`.
+    pub cached: usize,
+    /// How many of the step's rows are this sequence's.
+    pub new: usize,
+}
+
+/// The pool rows holding positions `0..tokens` of a sequence with block `table`: one
+/// `(first row, rows)` span per run of consecutive blocks, the last cut at `tokens`.
+fn spans(table: &[usize], bs: usize, tokens: usize) -> Vec<(usize, usize)> {
+    let mut left = tokens;
+    let mut out = Vec::new();
+    for (first, blocks) in runs(table) {
+        let len = (blocks * bs).min(left);
+        if len == 0 {
+            break;
+        }
+        out.push((first * bs, len));
+        left -= len;
+    }
+    out
+}
+
+/// Causal attention of one sequence's `q: [1, heads, n, d]` (its last `n` positions) over the
+/// keys and values in `spans` of the pool's rows, each span read in place (a `narrow` view).
+///
+/// ```text
+/// scores_r = q · K_rᵀ / √d       per span r            [1, kv, group·n, len_r]
+/// p        = softmax(scores_1 ‖ scores_2 ‖ …)          only the scores are joined
+/// out      = Σ_r p[:, :, :, span r] · V_r              [1, kv, group·n, d] → [1, heads, n, d]
+/// ```
+/// Query heads sharing a KV head are folded into its rows, as chapter 03's `grouped_attention`
+/// does, so each KV head is read once for its group.
+fn attend_spans(
+    q: Tensor<4>,
+    k_store: &Tensor<4>,
+    v_store: &Tensor<4>,
+    spans: &[(usize, usize)],
+) -> Tensor<4> {
+    let [_, heads, n, d] = q.dims();
+    let kv_heads = k_store.dims()[1];
+    let group = heads / kv_heads;
+    let tokens: usize = spans.iter().map(|&(_, len)| len).sum();
+    let q = q.reshape([1, kv_heads, group * n, d]); // head h = j·group + i → rows i·n.. of head j
+    let per_span: Vec<Tensor<4>> = spans
+        .iter()
+        .map(|&(row, len)| scores(q.clone(), k_store.clone().narrow(2, row, len)))
+        .collect();
+    let joined = if per_span.len() == 1 {
+        per_span.into_iter().next().expect("one span")
+    } else {
+        Tensor::cat(per_span, 3)
+    }; // [1, kv, group·n, tokens]
+    let scaled = joined / (d as f64).sqrt();
+    let masked = if n > 1 {
+        let mask = causal_mask(n, tokens, &q.device()); // [1, 1, n, tokens]
+        scaled.mask_fill(Tensor::cat(vec![mask; group], 2), f32::NEG_INFINITY)
+    } else {
+        scaled // one query, the newest position: it sees every key
+    };
+    let p = masked_softmax(masked);
+    let mut at = 0;
+    let mut out: Option<Tensor<4>> = None;
+    for &(row, len) in spans {
+        let part = p
+            .clone()
+            .narrow(3, at, len)
+            .matmul(v_store.clone().narrow(2, row, len));
+        out = Some(match out {
+            Some(sum) => sum + part,
+            None => part,
+        });
+        at += len;
+    }
+    out.expect("at least one position")
+        .reshape([1, heads, n, d])
 }
 
 /// One sequence's view of a [`BlockPool`]: its block table and its length. Batch size 1 (a
@@ -205,32 +337,6 @@ impl PagedCache {
         self.table.len() * self.pool.borrow().block_size - self.tokens
     }
 
-    /// Writes `new` (`[1, kv, s, d]`) at positions `at..at+s` of the blocks in `table`, in
-    /// place (`slice_assign` on a buffer nothing else holds).
-    fn scatter(
-        store: Tensor<4>,
-        new: Tensor<4>,
-        table: &[usize],
-        at: usize,
-        bs: usize,
-    ) -> Tensor<4> {
-        let [_, h, s, d] = new.dims();
-        let mut store = store;
-        let mut i = 0;
-        while i < s {
-            let pos = at + i;
-            let (block, offset) = (table[pos / bs], pos % bs);
-            let len = (bs - offset).min(s - i);
-            let row = block * bs + offset;
-            store = store.slice_assign(
-                [0..1, 0..h, row..row + len, 0..d],
-                new.clone().narrow(2, i, len),
-            );
-            i += len;
-        }
-        store
-    }
-
     /// The first `tokens` positions of the sequence: `[1, kv, tokens, d]`. One run of blocks is
     /// a view of the pool; several are concatenated (one copy).
     /// `runs` are the table's runs of consecutive blocks ([`runs`]).
@@ -246,6 +352,26 @@ impl PagedCache {
         };
         all.narrow(2, 0, tokens)
     }
+}
+
+/// Writes `new` (`[1, kv, s, d]`) at positions `at..at+s` of the blocks in `table`, in
+/// place (`slice_assign` on a buffer nothing else holds).
+fn scatter(store: Tensor<4>, new: Tensor<4>, table: &[usize], at: usize, bs: usize) -> Tensor<4> {
+    let [_, h, s, d] = new.dims();
+    let mut store = store;
+    let mut i = 0;
+    while i < s {
+        let pos = at + i;
+        let (block, offset) = (table[pos / bs], pos % bs);
+        let len = (bs - offset).min(s - i);
+        let row = block * bs + offset;
+        store = store.slice_assign(
+            [0..1, 0..h, row..row + len, 0..d],
+            new.clone().narrow(2, i, len),
+        );
+        i += len;
+    }
+    store
 }
 
 /// Maximal runs of consecutive ids in `table`, as `(first id, length)`.
@@ -291,14 +417,14 @@ impl KvCache for PagedCache {
         let mut pool = self.pool.borrow_mut();
         let bs = pool.block_size;
         let total = self.tokens + k.dims()[2];
-        let ks = Self::scatter(
+        let ks = scatter(
             pool.k[layer].take().expect("present"),
             k,
             &self.table,
             self.tokens,
             bs,
         );
-        let vs = Self::scatter(
+        let vs = scatter(
             pool.v[layer].take().expect("present"),
             v,
             &self.table,
