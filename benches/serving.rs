@@ -20,8 +20,8 @@ use ch03_transformer_block::train::ids_tensor;
 use ch07_real_model::fetch::SMOLLM2;
 use ch07_real_model::{GgufTokenizer, config_from_gguf, load_model};
 use ch09_serving::{
-    Batching, Engine, EngineConfig, Request, Served, Summary, decode_tokens_per_s, prompt_from,
-    synthetic,
+    Batching, Engine, EngineConfig, Request, Served, Summary, decode_tokens_per_s, from_trace,
+    prompt_from, synthetic,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use llm_workbench::budget::calc::Efficiency;
@@ -104,7 +104,9 @@ fn bench_serving(_: &mut Criterion) {
 fn batch_curve(model: &LlamaModel, source: &[u32], shape: &serde_json::Value, device: &Device) {
     let mut records = Vec::new();
     let mut dense = Vec::new();
-    println!("batch | decode tok/s | step ms | dense rows tok/s");
+    println!(
+        "batch | decode tok/s | step ms | dense rows tok/s | TTFT p50/p95 ms | TPOT p50/p95 ms"
+    );
     for b in batches() {
         let requests: Vec<Request> = (0..b)
             .map(|id| Request {
@@ -123,11 +125,17 @@ fn batch_curve(model: &LlamaModel, source: &[u32], shape: &serde_json::Value, de
         };
         let served = serve(model, config, &requests);
         let rate = decode_tokens_per_s(&served.steps, b).expect("steps where all decode");
+        let summary = Summary::of(&served);
         let dense_rate = dense_rows_tokens_per_s(model, b, device);
         dense.push((b as f64, dense_rate));
+        let ms = |v: Option<f64>| v.map_or(f64::NAN, |v| v * 1e3);
         println!(
-            "{b:5} | {rate:12.1} | {:7.1} | {dense_rate:.1}",
-            b as f64 / rate * 1e3
+            "{b:5} | {rate:12.1} | {:7.1} | {dense_rate:16.1} | {:6.0} / {:6.0} | {:5.1} / {:5.1}",
+            b as f64 / rate * 1e3,
+            summary.ttft_p50_s * 1e3,
+            summary.ttft_p95_s * 1e3,
+            ms(summary.tpot_p50_s),
+            ms(summary.tpot_p95_s)
         );
         let mut params = shape.clone();
         let extra = serde_json::json!({
@@ -135,6 +143,7 @@ fn batch_curve(model: &LlamaModel, source: &[u32], shape: &serde_json::Value, de
             // Mean positions attended over the decode steps: prompt + half the output.
             "context": PROMPT + OUTPUT / 2,
             "dense_rows_tokens_per_s": dense_rate,
+            "summary": summary,
         });
         params
             .as_object_mut()
@@ -273,7 +282,7 @@ const HEADER: &str =
 /// Continuous against static batching on one workload: 48 requests at 3 per second, prompts
 /// 32–96 tokens, outputs 16–48 (the spread of lengths is what static batching pays for).
 fn policies(model: &LlamaModel, source: &[u32], shape: &serde_json::Value) {
-    let requests = synthetic(48, Some(3.0), 64, 32, 1, source).unwrap();
+    let requests = from_trace(&synthetic(48, Some(3.0), 64, 32, 1).unwrap(), source);
     println!("{HEADER}");
     for (name, batching) in [
         ("continuous", Batching::Continuous),
@@ -298,7 +307,7 @@ fn policies(model: &LlamaModel, source: &[u32], shape: &serde_json::Value) {
 fn rates(model: &LlamaModel, source: &[u32], shape: &serde_json::Value) {
     println!("{HEADER}");
     for rate in [1.0, 2.0, 4.0, 8.0] {
-        let requests = synthetic(32, Some(rate), 64, 32, 2, source).unwrap();
+        let requests = from_trace(&synthetic(32, Some(rate), 64, 32, 2).unwrap(), source);
         let config = EngineConfig {
             max_batch: 16,
             max_step_tokens: 256,

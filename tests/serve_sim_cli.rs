@@ -58,7 +58,21 @@ fn bad_input_is_refused_before_the_model_loads() {
     assert_bad_input(&mut serve_sim(&["--requests", "0"]), &["--requests 0"]);
     assert_bad_input(&mut serve_sim(&["--rate", "-1"]), &["--rate -1"]);
     assert_bad_input(&mut serve_sim(&["--max-batch", "0"]), &["--max-batch 0"]);
-    assert_bad_input(&mut serve_sim(&["--requests", "-3"]), &["--requests"]);
+    assert_bad_input(&mut serve_sim(&["--requests", "-3"]), &["--requests -3"]);
+    assert_bad_input(
+        &mut serve_sim(&["--requests", "1000000000"]),
+        &["--requests 1000000000"],
+    );
+    // Lengths are checked before any prompt is built: a trillion tokens is refused, not
+    // allocated; a pool larger than this machine's memory likewise.
+    assert_bad_input(
+        &mut serve_sim(&["--prompt-tokens", "1000000000000"]),
+        &["exceeds the model context of 8192"],
+    );
+    assert_bad_input(
+        &mut serve_sim(&["--pool-blocks", "1000000000000"]),
+        &["--pool-blocks 1000000000000", "more than this machine's"],
+    );
     assert_bad_input(
         &mut serve_sim(&["--prompt-tokens", "9000"]),
         &["prompt_tokens", "exceeds the model context of 8192"],

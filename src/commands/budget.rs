@@ -239,6 +239,7 @@ pub struct BudgetReport {
     pub calibrated_bandwidth_efficiency: Option<f64>,
     /// The compute efficiency `--calibrate` applied (the compute-bound records' median), when
     /// chapter 09's large batches reached the compute roof.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub calibrated_compute_efficiency: Option<f64>,
 }
 
@@ -282,23 +283,22 @@ pub fn run(args: &BudgetArgs) -> anyhow::Result<()> {
     };
     let (mut calibrated, mut calibrated_compute) = (None, None);
     if args.calibrate {
-        match measured.as_ref().and_then(|m| m.median_efficiency) {
-            Some(e) => {
-                s.efficiency.bandwidth = e.clamp(1e-6, 1.0);
-                calibrated = Some(s.efficiency.bandwidth);
-                if let Some(c) = measured.as_ref().and_then(|m| m.median_compute_efficiency) {
-                    s.efficiency.compute = c.clamp(1e-6, 1.0);
-                    calibrated_compute = Some(s.efficiency.compute);
-                }
-            }
-            None => bail_input!(
+        let m = measured.as_ref();
+        calibrated = m
+            .and_then(|m| m.median_efficiency)
+            .map(|e| e.clamp(1e-6, 1.0));
+        calibrated_compute = m
+            .and_then(|m| m.median_compute_efficiency)
+            .map(|e| e.clamp(1e-6, 1.0));
+        if calibrated.is_none() && calibrated_compute.is_none() {
+            bail_input!(
                 "--calibrate: {}",
-                measured
-                    .as_ref()
-                    .and_then(|m| m.missing.clone())
+                m.and_then(|m| m.missing.clone())
                     .unwrap_or_else(|| "no usable chapter 04/09 decode records".into())
-            ),
+            );
         }
+        s.efficiency.bandwidth = calibrated.unwrap_or(s.efficiency.bandwidth);
+        s.efficiency.compute = calibrated_compute.unwrap_or(s.efficiency.compute);
     }
     let budget = plan(&a, &hw, &s)?;
     emit(
@@ -471,12 +471,18 @@ impl fmt::Display for BudgetReport {
                     write!(f, "{t}")?;
                 }
             }
-            if let Some(e) = self.calibrated_bandwidth_efficiency {
+            let applied: Vec<String> = [
+                ("bandwidth", self.calibrated_bandwidth_efficiency),
+                ("compute", self.calibrated_compute_efficiency),
+            ]
+            .into_iter()
+            .filter_map(|(roof, e)| e.map(|e| format!("{roof} efficiency {e:.2}")))
+            .collect();
+            if !applied.is_empty() {
                 writeln!(
                     f,
-                    "calibrated: decode uses the measured bandwidth efficiency {e:.2}{}",
-                    self.calibrated_compute_efficiency
-                        .map_or(String::new(), |c| format!(" and compute efficiency {c:.2}"))
+                    "calibrated: decode uses the measured {}",
+                    applied.join(" and ")
                 )?;
             }
         }

@@ -12,15 +12,19 @@ use crate::device::DeviceFlag;
 use crate::error::{BadInput, bad_input};
 use crate::output::{JsonFlag, Progress, emit};
 use crate::table::{Table, thousands};
+use ch04_kv_cache::kv_bytes_formula;
 use ch07_real_model::{Gguf, GgufTokenizer, config_from_gguf, load_model};
 use ch09_serving::{
-    Batching, Engine, EngineConfig, Served, Summary, check_requests, from_trace, parse_trace,
+    Batching, Engine, EngineConfig, Served, Summary, check_trace, from_trace, parse_trace,
     synthetic,
 };
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
+
+/// Most synthetic requests one run serves.
+const MAX_REQUESTS: i64 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BatchingArg {
@@ -115,59 +119,44 @@ pub fn serve(args: &ServeSimArgs) -> anyhow::Result<ServeSimReport> {
             crate::bail_input!("{flag} 0: it must be at least 1");
         }
     }
-    let trace = match &args.trace {
+    // A synthetic workload is a generated trace: both are checked as lengths first, so a
+    // request too long for the model is refused before any prompt is built.
+    let (entries, workload) = match &args.trace {
         Some(path) => {
             let text = read_user_or_shipped(path)?;
-            Some(parse_trace(&text).map_err(|e| bad_input(path.display(), e))?)
+            let entries = parse_trace(&text).map_err(|e| bad_input(path.display(), e))?;
+            let what = format!("trace {} ({} requests)", path.display(), entries.len());
+            (entries, what)
         }
-        None => None,
-    };
-    if trace.is_none() {
-        if args.requests < 1 {
-            crate::bail_input!("--requests {}: ask for at least one request", args.requests);
-        }
-        if let Some(r) = args.rate
-            && !(r.is_finite() && r > 0.0)
-        {
-            crate::bail_input!("--rate {r}: requests per second must be a number above 0");
-        }
-        for (flag, v) in [
-            ("--prompt-tokens", args.prompt_tokens),
-            ("--output-tokens", args.output_tokens),
-        ] {
-            if v == 0 {
-                crate::bail_input!("{flag} 0: ask for at least one token");
+        None => {
+            if !(1..=MAX_REQUESTS).contains(&args.requests) {
+                crate::bail_input!(
+                    "--requests {}: ask for 1 to {MAX_REQUESTS} requests",
+                    args.requests
+                );
             }
-        }
-    }
-    let device = args.device.open()?;
-    let path = model_path(&args.model)?;
-    let gguf = Gguf::open(&path).map_err(|e| BadInput(e.to_string()))?;
-    let model_config = config_from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
-    let tokenizer = GgufTokenizer::from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
-    // Prompts are cut from the English corpus, so the model reads text, not noise.
-    let source = tokenizer
-        .encode_raw(crate::data::shipped("data/corpora/english.txt".as_ref()).expect("shipped"));
-    let (requests, workload) = match &trace {
-        Some(entries) => (
-            from_trace(entries, &source),
-            format!(
-                "trace {} ({} requests)",
-                args.trace.as_ref().expect("trace").display(),
-                entries.len()
-            ),
-        ),
-        None => (
-            synthetic(
+            if let Some(r) = args.rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                crate::bail_input!("--rate {r}: requests per second must be a number above 0");
+            }
+            for (flag, v) in [
+                ("--prompt-tokens", args.prompt_tokens),
+                ("--output-tokens", args.output_tokens),
+            ] {
+                if v == 0 {
+                    crate::bail_input!("{flag} 0: ask for at least one token");
+                }
+            }
+            let entries = synthetic(
                 args.requests as usize,
                 args.rate,
                 args.prompt_tokens,
                 args.output_tokens,
                 args.seed,
-                &source,
             )
-            .map_err(|e| BadInput(e.to_string()))?,
-            format!(
+            .map_err(|e| BadInput(e.to_string()))?;
+            let what = format!(
                 "{} synthetic requests, prompts ~{} and outputs ~{} tokens, {}",
                 args.requests,
                 args.prompt_tokens,
@@ -176,16 +165,44 @@ pub fn serve(args: &ServeSimArgs) -> anyhow::Result<ServeSimReport> {
                     Some(r) => format!("Poisson arrivals at {r} requests/s"),
                     None => "all arriving at once".into(),
                 }
-            ),
-        ),
+            );
+            (entries, what)
+        }
     };
-    check_requests(
-        &requests,
+    let device = args.device.open()?;
+    let path = model_path(&args.model)?;
+    let gguf = Gguf::open(&path).map_err(|e| BadInput(e.to_string()))?;
+    let model_config = config_from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
+    check_trace(
+        &entries,
         model_config.max_position_embeddings,
         config.block_size,
         config.pool_blocks,
     )
     .map_err(|e| BadInput(e.to_string()))?;
+    let pool_bytes = kv_bytes_formula(
+        model_config.num_hidden_layers,
+        model_config.kv_heads(),
+        model_config.head_dim(),
+        std::mem::size_of::<f32>(),
+        config.pool_blocks.saturating_mul(config.block_size),
+    );
+    if let Some(memory) = crate::machine::memory_bytes()
+        && pool_bytes > memory
+    {
+        crate::bail_input!(
+            "--pool-blocks {}: {} blocks of {} tokens hold {:.1} GB of K/V, more than this machine's {:.1} GB of memory",
+            config.pool_blocks,
+            config.pool_blocks,
+            config.block_size,
+            pool_bytes as f64 / 1e9,
+            memory as f64 / 1e9
+        );
+    }
+    let tokenizer = GgufTokenizer::from_gguf(&gguf).map_err(|e| BadInput(e.to_string()))?;
+    // Prompts are cut from the English corpus, so the model reads text, not noise.
+    let corpus = crate::data::shipped("data/corpora/english.txt".as_ref()).expect("shipped");
+    let requests = from_trace(&entries, &tokenizer.encode_raw(corpus));
     let progress = Progress::new();
     progress.set("loading the model");
     let model = load_model(&gguf, &device).map_err(|e| BadInput(e.to_string()))?;

@@ -33,7 +33,7 @@
 //! arrival (the same latencies as waiting in real time, without the wait).
 
 use crate::metrics::RequestMetrics;
-use crate::workload::Request;
+use crate::workload::{Request, TraceRequest};
 use burn::tensor::{Int, Tensor, TensorData};
 use ch03_transformer_block::train::{argmax, ids_tensor};
 use ch03_transformer_block::{CausalLm, LlamaModel, ModelError, Qkv};
@@ -92,6 +92,8 @@ pub enum ServeError {
         block_size: usize,
         pool_blocks: usize,
     },
+    #[error("the device failed: {0}")]
+    Device(String),
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
@@ -388,7 +390,14 @@ impl<'m> Engine<'m> {
             forward_batch(self.model, &mut pool, &seqs, &ids, &positions, &logit_rows)?
         };
         let picked: Vec<u32> = match logits {
-            None => Vec::new(),
+            None => {
+                // Nothing is read back: wait for the device, or a GPU's step is timed as queued.
+                let device = self.model.device();
+                device
+                    .sync()
+                    .map_err(|e| ServeError::Device(format!("{e:?}")))?;
+                Vec::new()
+            }
             Some(logits) => {
                 let vocab = logits.dims()[1];
                 let values: Vec<f32> = logits
@@ -420,21 +429,49 @@ pub fn check_requests(
     block_size: usize,
     pool_blocks: usize,
 ) -> Result<(), ServeError> {
-    for r in requests {
-        for (field, v) in [
-            ("prompt_tokens", r.prompt.len()),
-            ("output_tokens", r.output_tokens),
-        ] {
+    let lengths = requests
+        .iter()
+        .map(|r| (r.id, r.prompt.len(), r.output_tokens));
+    check_lengths(lengths, context, block_size, pool_blocks)
+}
+
+/// The same checks on a trace's lengths, before any prompt is built (a prompt of a billion
+/// tokens is refused, not allocated).
+pub fn check_trace(
+    entries: &[TraceRequest],
+    context: usize,
+    block_size: usize,
+    pool_blocks: usize,
+) -> Result<(), ServeError> {
+    let lengths = entries.iter().enumerate().map(|(id, e)| {
+        (
+            id,
+            e.prompt_tokens.max(0) as usize,
+            e.output_tokens.max(0) as usize,
+        )
+    });
+    check_lengths(lengths, context, block_size, pool_blocks)
+}
+
+/// `(id, prompt tokens, output tokens)` of each request against the context and the pool.
+fn check_lengths(
+    lengths: impl Iterator<Item = (usize, usize, usize)>,
+    context: usize,
+    block_size: usize,
+    pool_blocks: usize,
+) -> Result<(), ServeError> {
+    for (id, prompt, output) in lengths {
+        for (field, v) in [("prompt_tokens", prompt), ("output_tokens", output)] {
             if v == 0 {
-                return Err(ServeError::EmptyRequest { id: r.id, field });
+                return Err(ServeError::EmptyRequest { id, field });
             }
         }
-        let total = r.prompt.len() + r.output_tokens;
+        let total = prompt.saturating_add(output);
         if total > context {
             return Err(ServeError::TooLong {
-                id: r.id,
-                prompt: r.prompt.len(),
-                output: r.output_tokens,
+                id,
+                prompt,
+                output,
                 total,
                 context,
             });
@@ -443,7 +480,7 @@ pub fn check_requests(
         let needed = (total - 1).div_ceil(block_size.max(1));
         if needed > pool_blocks {
             return Err(ServeError::PoolTooSmall {
-                id: r.id,
+                id,
                 tokens: total - 1,
                 needed,
                 block_size,

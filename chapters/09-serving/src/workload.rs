@@ -58,7 +58,19 @@ pub enum WorkloadError {
     Rate(f64),
     #[error("{field} is 0: ask for at least one token")]
     ZeroLength { field: &'static str },
+    #[error(
+        "rate is {rate}: {requests} requests would arrive over {last:.3e} s, more than the 1000000 s a run covers"
+    )]
+    Span {
+        requests: usize,
+        rate: f64,
+        last: f64,
+    },
 }
+
+/// The latest arrival a run accepts, seconds (about 11.6 days): beyond it a step's time is
+/// lost in the clock's rounding.
+pub const MAX_ARRIVAL_S: f64 = 1e6;
 
 /// Reads and checks a trace: every arrival a finite number of seconds ≥ 0, every length ≥ 1.
 /// Requests are numbered from 0 in file order (the engine serves them by arrival time).
@@ -69,12 +81,12 @@ pub fn parse_trace(text: &str) -> Result<Vec<TraceRequest>, WorkloadError> {
         return Err(WorkloadError::Empty);
     }
     for (index, e) in entries.iter().enumerate() {
-        if !(e.arrival_s.is_finite() && e.arrival_s >= 0.0) {
+        if !(0.0..=MAX_ARRIVAL_S).contains(&e.arrival_s) {
             return Err(WorkloadError::Field {
                 index,
                 field: "arrival_s",
                 value: e.arrival_s.to_string(),
-                rule: "arrival times are seconds after the start, at least 0",
+                rule: "arrival times are seconds after the start, from 0 to 1000000",
             });
         }
         for (field, value) in [
@@ -123,15 +135,15 @@ pub fn prompt_from(source: &[u32], id: usize, len: usize) -> Vec<u32> {
 }
 
 /// `n` requests arriving as a Poisson process at `rate` per second (`None`: all at time 0),
-/// prompt and output lengths uniform within ±50% of `prompt_tokens` and `output_tokens`.
+/// prompt and output lengths uniform within ±50% of `prompt_tokens` and `output_tokens`: a
+/// generated trace, checked and turned into requests like a file's ([`from_trace`]).
 pub fn synthetic(
     n: usize,
     rate: Option<f64>,
     prompt_tokens: usize,
     output_tokens: usize,
     seed: u64,
-    source: &[u32],
-) -> Result<Vec<Request>, WorkloadError> {
+) -> Result<Vec<TraceRequest>, WorkloadError> {
     if n == 0 {
         return Err(WorkloadError::NoRequests);
     }
@@ -150,20 +162,27 @@ pub fn synthetic(
     }
     let mut rng = SplitMix64(seed);
     let mut now = 0.0;
-    Ok((0..n)
+    let trace: Vec<TraceRequest> = (0..n)
         .map(|id| {
             if let (Some(r), true) = (rate, id > 0) {
                 now += -(1.0 - rng.unit()).ln() / r; // exponential gap, mean 1/r
             }
-            let prompt = rng.around(prompt_tokens);
-            Request {
-                id,
+            TraceRequest {
                 arrival_s: now,
-                prompt: prompt_from(source, id, prompt),
+                prompt_tokens: rng.around(prompt_tokens),
                 output_tokens: rng.around(output_tokens),
             }
         })
-        .collect())
+        .collect();
+    let last = trace.last().map_or(0.0, |t| t.arrival_s);
+    if last.is_nan() || last > MAX_ARRIVAL_S {
+        return Err(WorkloadError::Span {
+            requests: n,
+            rate: rate.unwrap_or(0.0),
+            last,
+        });
+    }
+    Ok(trace)
 }
 
 /// A small seeded generator (SplitMix64, Steele et al. 2014): enough for arrival gaps and
@@ -184,10 +203,15 @@ impl SplitMix64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Uniform whole number in `[mean/2, mean·3/2]`, at least 1.
-    fn around(&mut self, mean: usize) -> usize {
-        let (lo, hi) = ((mean / 2).max(1), mean + mean / 2);
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    /// Uniform whole number in `[mean/2, mean·3/2]`, at least 1 (saturating: an absurd mean
+    /// gives an absurd length, which the context check then refuses).
+    fn around(&mut self, mean: usize) -> i64 {
+        let (lo, hi) = (
+            (mean / 2).max(1) as u64,
+            (mean as u64).saturating_add(mean as u64 / 2),
+        );
+        let span = (hi - lo).saturating_add(1);
+        i64::try_from(lo + self.next() % span).unwrap_or(i64::MAX)
     }
 }
 
@@ -203,6 +227,12 @@ mod tests {
         let bad = "- {arrival_s: 0, prompt_tokens: -4, output_tokens: 2}\n";
         let e = parse_trace(bad).unwrap_err().to_string();
         assert!(e.contains("request 0: prompt_tokens is -4"), "{e}");
+        let e = parse_trace("- {arrival_s: 1e300, prompt_tokens: 4, output_tokens: 2}");
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains("request 0: arrival_s is 1000000000") && e.contains("from 0 to 1000000"),
+            "{e}"
+        );
         let e = parse_trace("- {arrival_s: 0, prompt: 4}").unwrap_err();
         assert!(matches!(e, WorkloadError::Yaml(_)), "{e}");
         assert_eq!(parse_trace("[]").unwrap_err(), WorkloadError::Empty);
@@ -211,22 +241,34 @@ mod tests {
     #[test]
     fn poisson_arrivals_have_the_asked_rate() {
         let source: Vec<u32> = (0..100).collect();
-        let reqs = synthetic(4000, Some(8.0), 20, 10, 7, &source).unwrap();
-        let mean_gap = reqs.last().unwrap().arrival_s / (reqs.len() - 1) as f64;
+        let trace = synthetic(4000, Some(8.0), 20, 10, 7).unwrap();
+        let mean_gap = trace.last().unwrap().arrival_s / (trace.len() - 1) as f64;
         // 3999 exponential gaps of mean 0.125 s: the sample mean's standard error is 1.6%.
         assert!((mean_gap - 0.125).abs() < 0.125 * 0.06, "{mean_gap}");
-        assert!(reqs.windows(2).all(|w| w[0].arrival_s <= w[1].arrival_s));
+        assert!(trace.windows(2).all(|w| w[0].arrival_s <= w[1].arrival_s));
+        let reqs = from_trace(&trace, &source);
         assert!(reqs.iter().all(|r| (10..=30).contains(&r.prompt.len())));
         assert!(reqs.iter().all(|r| (5..=15).contains(&r.output_tokens)));
-        let offline = synthetic(3, None, 20, 10, 7, &source).unwrap();
+        let offline = synthetic(3, None, 20, 10, 7).unwrap();
         assert!(offline.iter().all(|r| r.arrival_s == 0.0));
         assert_eq!(
-            synthetic(1, Some(-1.0), 2, 2, 0, &source).unwrap_err(),
+            synthetic(1, Some(-1.0), 2, 2, 0).unwrap_err(),
             WorkloadError::Rate(-1.0)
         );
         assert_eq!(
-            synthetic(0, None, 2, 2, 0, &source).unwrap_err(),
+            synthetic(0, None, 2, 2, 0).unwrap_err(),
             WorkloadError::NoRequests
+        );
+        // A rate so low that the arrivals leave the clock's range, and lengths at the edge of
+        // the integers: refused or saturated, never a panic.
+        assert!(matches!(
+            synthetic(3, Some(1e-308), 2, 2, 0).unwrap_err(),
+            WorkloadError::Span { .. }
+        ));
+        let huge = synthetic(2, None, usize::MAX, usize::MAX, 0).unwrap();
+        assert!(
+            huge.iter()
+                .all(|t| t.prompt_tokens > 0 && t.output_tokens > 0)
         );
     }
 }
