@@ -159,7 +159,7 @@ pub fn compare(records: &[Record], hw: &Hardware, records_dir: &str) -> Measured
         compute: 1.0,
         bandwidth: 1.0,
     };
-    let comparisons: Vec<Comparison> = chapter
+    let mut comparisons: Vec<Comparison> = chapter
         .iter()
         .filter_map(|r| {
             let p = predict(r, hw, full)?;
@@ -176,6 +176,8 @@ pub fn compare(records: &[Record], hw: &Hardware, records_dir: &str) -> Measured
             })
         })
         .collect();
+    // A batch curve reads in batch order (ids sort `batch-16` before `batch-2`).
+    comparisons.sort_by(|a, b| (a.batch, &a.bench_id).cmp(&(b.batch, &b.bench_id)));
     let implied = |keep: &dyn Fn(&Comparison) -> bool| {
         median(
             comparisons
