@@ -15,8 +15,8 @@ use crate::table::{Table, thousands};
 use ch04_kv_cache::kv_bytes_formula;
 use ch07_real_model::{Gguf, GgufTokenizer, config_from_gguf, load_model};
 use ch09_serving::{
-    Batching, Engine, EngineConfig, Served, Summary, check_trace, from_trace, parse_trace,
-    synthetic,
+    Batching, Engine, EngineConfig, ServeError, Served, Summary, check_trace, from_trace,
+    parse_trace, synthetic,
 };
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -109,15 +109,9 @@ pub fn serve(args: &ServeSimArgs) -> anyhow::Result<ServeSimReport> {
         block_size: args.block_size,
         batching,
     };
-    for (flag, v) in [
-        ("--max-batch", config.max_batch),
-        ("--max-step-tokens", config.max_step_tokens),
-        ("--pool-blocks", config.pool_blocks),
-        ("--block-size", config.block_size),
-    ] {
-        if v == 0 {
-            crate::bail_input!("{flag} 0: it must be at least 1");
-        }
+    // The config's fields are named as its flags are (`pool_blocks` ↔ `--pool-blocks`).
+    if let Err(ServeError::Zero { field }) = config.check() {
+        crate::bail_input!("--{} 0: it must be at least 1", field.replace('_', "-"));
     }
     // A synthetic workload is a generated trace: both are checked as lengths first, so a
     // request too long for the model is refused before any prompt is built.

@@ -154,18 +154,27 @@ pub struct Engine<'m> {
     pool: SharedPool,
 }
 
-impl<'m> Engine<'m> {
-    pub fn new(model: &'m LlamaModel, config: EngineConfig) -> Result<Self, ServeError> {
+impl EngineConfig {
+    /// Every size at least 1 (what [`Engine::new`] requires; the CLI asks before loading a
+    /// model).
+    pub fn check(&self) -> Result<(), ServeError> {
         for (field, v) in [
-            ("max_batch", config.max_batch),
-            ("max_step_tokens", config.max_step_tokens),
-            ("pool_blocks", config.pool_blocks),
-            ("block_size", config.block_size),
+            ("max_batch", self.max_batch),
+            ("max_step_tokens", self.max_step_tokens),
+            ("pool_blocks", self.pool_blocks),
+            ("block_size", self.block_size),
         ] {
             if v == 0 {
                 return Err(ServeError::Zero { field });
             }
         }
+        Ok(())
+    }
+}
+
+impl<'m> Engine<'m> {
+    pub fn new(model: &'m LlamaModel, config: EngineConfig) -> Result<Self, ServeError> {
+        config.check()?;
         let attn = &model.layers[0].self_attn;
         let pool = BlockPool::new(
             model.layers.len(),
@@ -186,8 +195,11 @@ impl<'m> Engine<'m> {
     /// context, or one the whole pool cannot hold (vLLM likewise refuses to start when one
     /// sequence of the longest length does not fit its KV cache).
     pub fn check(&self, requests: &[Request]) -> Result<(), ServeError> {
-        check_requests(
-            requests,
+        let lengths = requests
+            .iter()
+            .map(|r| (r.id, r.prompt.len(), r.output_tokens));
+        check_lengths(
+            lengths,
             self.model.max_positions(),
             self.config.block_size,
             self.config.pool_blocks,
@@ -422,21 +434,9 @@ impl<'m> Engine<'m> {
     }
 }
 
-/// [`Engine::check`] without an engine: what the CLI checks before loading a model.
-pub fn check_requests(
-    requests: &[Request],
-    context: usize,
-    block_size: usize,
-    pool_blocks: usize,
-) -> Result<(), ServeError> {
-    let lengths = requests
-        .iter()
-        .map(|r| (r.id, r.prompt.len(), r.output_tokens));
-    check_lengths(lengths, context, block_size, pool_blocks)
-}
-
-/// The same checks on a trace's lengths, before any prompt is built (a prompt of a billion
-/// tokens is refused, not allocated).
+/// [`Engine::check`] on a trace's lengths, without an engine and before any prompt is built:
+/// what the CLI checks before loading a model (a prompt of a billion tokens is refused, not
+/// allocated).
 pub fn check_trace(
     entries: &[TraceRequest],
     context: usize,

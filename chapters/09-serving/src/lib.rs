@@ -21,8 +21,7 @@ pub mod metrics;
 pub mod workload;
 
 pub use engine::{
-    Batching, Engine, EngineConfig, ServeError, Served, StepLog, check_requests, check_trace,
-    forward_batch,
+    Batching, Engine, EngineConfig, ServeError, Served, StepLog, check_trace, forward_batch,
 };
 pub use metrics::{RequestMetrics, Summary, decode_tokens_per_s, percentile};
 pub use workload::{

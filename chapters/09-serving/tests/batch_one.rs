@@ -68,6 +68,10 @@ fn config(batching: Batching, pool_blocks: usize) -> EngineConfig {
     }
 }
 
+fn serve(model: &LlamaModel, config: EngineConfig, reqs: &[Request]) -> Result<Served, ServeError> {
+    Engine::new(model, config)?.serve(reqs)
+}
+
 fn assert_batch_one(model: &LlamaModel, reqs: &[Request], served: &Served) {
     assert_eq!(served.requests.len(), reqs.len());
     for (r, m) in reqs.iter().zip(&served.requests) {
@@ -89,10 +93,7 @@ fn assert_batch_one(model: &LlamaModel, reqs: &[Request], served: &Served) {
 fn continuous_batching_with_chunked_prefill_gives_each_request_its_batch_one_tokens() {
     let model = model();
     let reqs = requests(&[0.0, 0.0, 0.0, 0.001, 0.002, 0.004, 0.008, 0.5]);
-    let served = Engine::new(&model, config(Batching::Continuous, 64))
-        .unwrap()
-        .serve(&reqs)
-        .unwrap();
+    let served = serve(&model, config(Batching::Continuous, 64), &reqs).unwrap();
     assert_batch_one(&model, &reqs, &served);
     assert_eq!(served.preemptions, 0);
     // It did batch: several sequences per step, and prompt chunks beside decodes.
@@ -122,10 +123,7 @@ fn preempted_requests_recompute_to_the_same_tokens() {
     let reqs = requests(&[0.0; 8]);
     // 12 blocks of 4 tokens: the longest request (40 + 3) fits alone, four together do not.
     for batching in [Batching::Continuous, Batching::Static] {
-        let served = Engine::new(&model, config(batching, 12))
-            .unwrap()
-            .serve(&reqs)
-            .unwrap();
+        let served = serve(&model, config(batching, 12), &reqs).unwrap();
         assert_batch_one(&model, &reqs, &served);
         assert!(
             served.preemptions > 0,
@@ -145,10 +143,7 @@ fn preempted_requests_recompute_to_the_same_tokens() {
 fn static_batching_waits_for_the_whole_batch() {
     let model = model();
     let reqs = requests(&[0.0; 8]);
-    let served = Engine::new(&model, config(Batching::Static, 64))
-        .unwrap()
-        .serve(&reqs)
-        .unwrap();
+    let served = serve(&model, config(Batching::Static, 64), &reqs).unwrap();
     assert_batch_one(&model, &reqs, &served);
     // Requests 4..8 start only after all of 0..4 have finished.
     let first_batch_done = served.requests[..4]
@@ -166,10 +161,7 @@ fn static_batching_waits_for_the_whole_batch() {
 fn a_pool_too_small_for_one_request_is_refused_with_the_minimum() {
     let model = model();
     let reqs = requests(&[0.0; 8]);
-    let err = Engine::new(&model, config(Batching::Continuous, 8))
-        .unwrap()
-        .serve(&reqs)
-        .unwrap_err();
+    let err = serve(&model, config(Batching::Continuous, 8), &reqs).unwrap_err();
     // Request 2 holds 40 + 3 − 1 = 42 positions: 11 blocks of 4.
     assert!(
         matches!(
@@ -196,10 +188,7 @@ fn a_pool_too_small_for_one_request_is_refused_with_the_minimum() {
         prompt: vec![1; 2040],
         output_tokens: 20,
     }];
-    let err = Engine::new(&model, config(Batching::Continuous, 512))
-        .unwrap()
-        .serve(&long)
-        .unwrap_err();
+    let err = serve(&model, config(Batching::Continuous, 512), &long).unwrap_err();
     assert!(
         err.to_string()
             .contains("exceeds the model context of 2048"),
